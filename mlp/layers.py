@@ -1,0 +1,294 @@
+"""Layers: Algorithm 6.3 forward, Algorithm 6.4 backward, one small object per step.
+
+Shapes are batch-first: a batch of N examples is a matrix with one example per row. For a linear
+layer with ``W`` of shape ``(d_out, d_in)`` (as in the book and PyTorch), the three batch forms of
+Algorithm 6.4 are, with ``h`` the layer input ``(N, d_in)`` and ``g = ∇_a J`` of shape ``(N, d_out)``:
+
+    ∇_W J = gᵀ h              (d_out, d_in)   summed over the batch
+    ∇_b J = Σ_n g[n]          (d_out,)
+    ∇_h J = g W               (N, d_in)       passed to the layer below
+
+and an element-wise activation ``h = f(a)`` turns the gradient on its output into ``g ⊙ f'(a)``.
+
+The contract every layer keeps:
+
+* ``forward(x, training=True)`` returns the output and, when ``training`` is true, caches exactly
+  what ``backward`` needs; with ``training=False`` it caches nothing (evaluation passes).
+* ``backward(g)`` takes dJ/d(output) of the last training forward, **overwrites** ``grads`` (never
+  accumulates) and returns dJ/d(input). It never changes ``params``: that is the optimizer's job.
+  ``backward(g, input_grad=False)`` skips dJ/d(input) and returns ``None`` (the first layer during
+  training does not need it).
+* ``params`` and ``grads`` are dicts of arrays with the same keys and shapes. The arrays in
+  ``params`` are the ones the layer computes with, so updating them in place changes the layer.
+"""
+import numpy as np
+
+from .errors import StateError
+from .initializers import get_initializer
+from .registry import lookup
+
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def as_float_dtype(dtype):
+    """``np.dtype(dtype)`` if it is float32 or float64, else ``ValueError``."""
+    try:
+        resolved = np.dtype(dtype)
+    except TypeError as exc:
+        raise ValueError(f"dtype must be float32 or float64, got {dtype!r}") from exc
+    if resolved not in FLOAT_DTYPES:
+        raise ValueError(f"dtype must be float32 or float64, got {resolved}")
+    return resolved
+
+
+def _as_batch(x, name):
+    """Return ``x`` as an ndarray of shape ``(N, features)``; 1-D input is an error, not reshaped."""
+    x = np.asarray(x)
+    if x.ndim != 2:
+        raise ValueError(f"{name} expects a batch of shape (N, features), got shape {x.shape}")
+    if x.dtype not in FLOAT_DTYPES:
+        x = x.astype(np.float64 if x.dtype.kind == "f" and x.itemsize > 4 else np.float32)
+    return x
+
+
+class Layer:
+    """Base class: a layer without parameters (``params`` and ``grads`` are empty)."""
+
+    def __init__(self):
+        self.params = {}
+        self.grads = {}
+
+    def _cached(self, value):
+        if value is None:
+            raise StateError(
+                f"{type(self).__name__}.backward() needs a preceding forward(x, training=True)"
+            )
+        return value
+
+    def _check_grad(self, g, like):
+        g = np.asarray(g)
+        if g.shape != like.shape:
+            raise ValueError(
+                f"{type(self).__name__}.backward(): gradient has shape {g.shape}, "
+                f"the last forward output had shape {like.shape}"
+            )
+        return g
+
+    def output_width(self, input_width):
+        """Width of the output for an input of ``input_width`` features (shape inference)."""
+        return input_width
+
+    def __repr__(self):
+        return f"{type(self).__name__}()"
+
+
+class Linear(Layer):
+    """Affine map ``a = h Wᵀ + b``.
+
+    Parameters
+    ----------
+    in_features, out_features : int
+        ``d_in`` and ``d_out``; ``W`` has shape ``(d_out, d_in)`` and ``b`` shape ``(d_out,)``.
+    init : str
+        Name of the weight initializer (see :mod:`mlp.initializers`); biases start at zero.
+    dtype : float32 or float64
+        Dtype of the parameters and of everything the layer computes; inputs are cast to it.
+    rng : numpy.random.Generator, optional
+        Source of the initial weights; without one a fresh, unseeded Generator is used.
+
+    Shape: input ``(N, d_in)`` → output ``(N, d_out)``.
+    """
+
+    regularized = ("W",)
+
+    def __init__(self, in_features, out_features, *, init="he", dtype=np.float32, rng=None):
+        super().__init__()
+        for name, value in (("in_features", in_features), ("out_features", out_features)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"Linear: {name} must be an integer >= 1, got {value!r}")
+        self.in_features = int(in_features)
+        self.out_features = int(out_features)
+        self.dtype = as_float_dtype(dtype)
+        self.init = init
+        rng = np.random.default_rng() if rng is None else rng
+        W = get_initializer(init)(rng, (self.out_features, self.in_features), self.dtype)
+        self.params = {"W": W, "b": np.zeros(self.out_features, dtype=self.dtype)}
+        self.grads = {"W": np.zeros_like(W), "b": np.zeros(self.out_features, dtype=self.dtype)}
+        self._h = None
+
+    def forward(self, x, training=True):
+        h = _as_batch(x, "Linear.forward")
+        if h.shape[1] != self.in_features:
+            raise ValueError(
+                f"Linear.forward: expected {self.in_features} input features, got shape {h.shape}"
+            )
+        if h.dtype != self.dtype:
+            h = h.astype(self.dtype)
+        a = np.matmul(h, self.params["W"].T)
+        a += self.params["b"]
+        self._h = h if training else None
+        return a
+
+    def backward(self, g, input_grad=True):
+        h = self._cached(self._h)
+        g = np.asarray(g, dtype=self.dtype)
+        if g.shape != (h.shape[0], self.out_features):
+            raise ValueError(
+                f"Linear.backward: gradient has shape {g.shape}, "
+                f"expected {(h.shape[0], self.out_features)}"
+            )
+        np.matmul(g.T, h, out=self.grads["W"])
+        np.sum(g, axis=0, out=self.grads["b"])
+        return np.matmul(g, self.params["W"]) if input_grad else None
+
+    def output_width(self, input_width):
+        return self.out_features
+
+    def __repr__(self):
+        return f"Linear({self.in_features} → {self.out_features})"
+
+
+class ReLU(Layer):
+    """``f(a) = max(0, a)``; ``f'(a) = 1`` for ``a > 0`` and 0 otherwise (0 at the kink)."""
+
+    def __init__(self):
+        super().__init__()
+        self._h = None
+
+    def forward(self, x, training=True):
+        h = np.maximum(_as_batch(x, "ReLU.forward"), 0)
+        self._h = h if training else None
+        return h
+
+    def backward(self, g, input_grad=True):
+        h = self._cached(self._h)
+        g = self._check_grad(g, h)
+        return np.multiply(g, h > 0, dtype=h.dtype) if input_grad else None
+
+
+class LeakyReLU(Layer):
+    """``f(a) = a`` for ``a > 0``, else ``alpha·a``; ``f'`` is 1 or ``alpha`` (``alpha`` at 0)."""
+
+    def __init__(self, alpha=0.01):
+        super().__init__()
+        if not 0 <= alpha < 1:
+            raise ValueError(f"LeakyReLU: alpha must be in [0, 1), got {alpha!r}")
+        self.alpha = float(alpha)
+        self._slope = None
+
+    def forward(self, x, training=True):
+        a = _as_batch(x, "LeakyReLU.forward")
+        slope = np.where(a > 0, a.dtype.type(1), a.dtype.type(self.alpha))
+        self._slope = slope if training else None
+        return a * slope
+
+    def backward(self, g, input_grad=True):
+        slope = self._cached(self._slope)
+        return self._check_grad(g, slope) * slope if input_grad else None
+
+    def __repr__(self):
+        return f"LeakyReLU(alpha={self.alpha})"
+
+
+class Sigmoid(Layer):
+    """``σ(a) = 1 / (1 + e^{−a})``, computed without overflow; ``σ'(a) = σ(a)(1 − σ(a))``."""
+
+    def __init__(self):
+        super().__init__()
+        self._h = None
+
+    def forward(self, x, training=True):
+        h = sigmoid(_as_batch(x, "Sigmoid.forward"))
+        self._h = h if training else None
+        return h
+
+    def backward(self, g, input_grad=True):
+        h = self._cached(self._h)
+        return self._check_grad(g, h) * h * (1 - h) if input_grad else None
+
+
+class Tanh(Layer):
+    """``f(a) = tanh(a)``; ``f'(a) = 1 − tanh²(a)``."""
+
+    def __init__(self):
+        super().__init__()
+        self._h = None
+
+    def forward(self, x, training=True):
+        h = np.tanh(_as_batch(x, "Tanh.forward"))
+        self._h = h if training else None
+        return h
+
+    def backward(self, g, input_grad=True):
+        h = self._cached(self._h)
+        return self._check_grad(g, h) * (1 - h * h) if input_grad else None
+
+
+class Identity(Layer):
+    """``f(a) = a``; ``f'(a) = 1``."""
+
+    def __init__(self):
+        super().__init__()
+        self._a = None
+
+    def forward(self, x, training=True):
+        a = _as_batch(x, "Identity.forward")
+        self._a = a if training else None
+        return a
+
+    def backward(self, g, input_grad=True):
+        return self._check_grad(g, self._cached(self._a)) if input_grad else None
+
+
+class Dropout(Layer):
+    """Inverted dropout: ``h = a ⊙ m / (1 − p)`` with ``m_i ~ Bernoulli(1 − p)`` while training.
+
+    With ``training=False`` it is the identity. The mask comes from ``rng`` (a seeded
+    ``numpy.random.Generator``; a fresh unseeded one if omitted), so a seed fixes every mask.
+    Backward multiplies by the same scaled mask.
+    """
+
+    def __init__(self, p, rng=None):
+        super().__init__()
+        if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p < 1:
+            raise ValueError(f"Dropout: p must be a number in [0, 1), got {p!r}")
+        self.p = float(p)
+        self.rng = np.random.default_rng() if rng is None else rng
+        self._mask = None
+
+    def forward(self, x, training=True):
+        a = _as_batch(x, "Dropout.forward")
+        if not training:
+            self._mask = None
+            return a
+        mask = self.rng.random(a.shape, dtype=a.dtype) >= self.p
+        scaled = np.multiply(mask, a.dtype.type(1 / (1 - self.p)), dtype=a.dtype)
+        self._mask = scaled
+        return a * scaled
+
+    def backward(self, g, input_grad=True):
+        mask = self._cached(self._mask)
+        return self._check_grad(g, mask) * mask if input_grad else None
+
+    def __repr__(self):
+        return f"Dropout(p={self.p})"
+
+
+def sigmoid(a):
+    """Logistic function without overflow: ``e^{min(a,0)} / (1 + e^{−|a|})``."""
+    e = np.exp(-np.abs(a))
+    return np.where(a >= 0, 1, e) / (1 + e)
+
+
+ACTIVATIONS = {
+    "relu": ReLU,
+    "leaky_relu": LeakyReLU,
+    "sigmoid": Sigmoid,
+    "tanh": Tanh,
+    "identity": Identity,
+}
+
+
+def get_activation(name, **kwargs):
+    """Instantiate the activation layer registered under ``name``."""
+    return lookup(ACTIVATIONS, name, "activation")(**kwargs)

@@ -1,0 +1,332 @@
+"""Losses L(output, target), reduced as J = (1/N) Σ_n L(output_n, target_n).
+
+Each per-sample loss sums over the output components; ``forward`` returns J as a Python float and
+``backward`` returns dJ/d(output), the 1/N included, with the dtype of the output.
+
+=======================  ====================================================  ==================
+name                     per-sample loss                                       target
+=======================  ====================================================  ==================
+``squared``              Σ_k (a_k − b_k)²           (no ½, as in the seed)     ``(N, K)`` / ``(N,)``
+``absolute``             Σ_k |a_k − b_k|            (subgradient 0 at 0)       ``(N, K)`` / ``(N,)``
+``huber``                Σ_k ½r² if |r| < δ, else δ|r| − ½δ²,  r = a_k − b_k   ``(N, K)`` / ``(N,)``
+``cross_entropy``        −Σ_k b_k log softmax(a)_k  (logits in)                labels ``(N,)`` or
+                                                                               rows ``(N, C)``
+``binary_cross_entropy`` −b log σ(a) − (1 − b) log(1 − σ(a))  (logit in)       0/1, ``(N,)``/``(N,1)``
+``hinge``                Σ_i max(0, δ − b_i a_i), b_i = +1 true class, else −1 labels ``(N,)``
+``multiclass_hinge``     Σ_{i≠c} max(0, a_i − a_c + margin)  (Weston–Watkins)  labels ``(N,)``
+=======================  ====================================================  ==================
+
+At a kink the subgradient is 0: ``absolute`` at r = 0, ``hinge`` and ``multiclass_hinge`` exactly at
+the margin. Huber is differentiable everywhere (its gradient is r inside, δ·sign(r) outside).
+
+Shape: output ``(N, K)``; a regression target of shape ``(N,)`` is read as ``(N, 1)``.
+
+``prepare_target`` checks and converts a target once; ``forward_prepared`` then skips the checks,
+which is how the trainer uses a loss after validating the whole data set at load time.
+"""
+import numpy as np
+
+from .layers import FLOAT_DTYPES, sigmoid
+from .registry import lookup
+
+
+def _positive(name, value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise ValueError(f"{name} must be a number > 0, got {value!r}")
+    return float(value)
+
+
+def _check_output(output):
+    output = np.asarray(output)
+    if output.ndim != 2:
+        raise ValueError(f"loss: output must have shape (N, K), got shape {output.shape}")
+    if output.dtype not in FLOAT_DTYPES:
+        output = output.astype(np.float64)
+    return output
+
+
+def as_labels(target, output_shape, loss_name):
+    """Integer class labels ``(N,)`` in ``[0, K)`` for an output ``(N, K)``, else ``ValueError``."""
+    target = np.asarray(target)
+    n_rows, n_classes = output_shape
+    if target.ndim != 1:
+        raise ValueError(f"{loss_name}: target must be integer labels of shape (N,), got shape {target.shape}")
+    if target.shape[0] != n_rows:
+        raise ValueError(f"{loss_name}: target has {target.shape[0]} rows but the output has {n_rows}")
+    if target.dtype.kind == "f":
+        if not np.all(np.isfinite(target)) or not np.all(target == np.round(target)):
+            raise ValueError(f"{loss_name}: target must be integer class labels, got non-integer values")
+    elif target.dtype.kind not in "iub":
+        raise ValueError(f"{loss_name}: target must be integer class labels, got dtype {target.dtype}")
+    labels = target.astype(np.intp)
+    bad = np.flatnonzero((labels < 0) | (labels >= n_classes))
+    if bad.size:
+        raise ValueError(
+            f"{loss_name}: label {target[bad[0]].item()!r} at row {bad[0]} is out of range: the output has "
+            f"{n_classes} classes, so labels must be in 0..{n_classes - 1}"
+        )
+    return labels
+
+
+class Loss:
+    """Base class. Subclasses implement ``prepare_target`` and ``forward_prepared``."""
+
+    name = "loss"
+
+    def __init__(self):
+        self._grad = None
+
+    def forward(self, output, target):
+        """J = mean over the batch of the per-sample loss."""
+        output = _check_output(output)
+        return self.forward_prepared(output, self.prepare_target(target, output.shape))
+
+    def backward(self):
+        """dJ/d(output) for the last ``forward``, shape and dtype of that output."""
+        if self._grad is None:
+            raise RuntimeError(f"{self.name}: backward() needs a preceding forward()")
+        return self._grad()
+
+    def prepare_target(self, target, output_shape):
+        raise NotImplementedError
+
+    def forward_prepared(self, output, target):
+        raise NotImplementedError
+
+    def __repr__(self):
+        return f"{type(self).__name__}()"
+
+
+class _RegressionLoss(Loss):
+    def prepare_target(self, target, output_shape):
+        target = np.asarray(target)
+        if target.ndim == 1:
+            target = target[:, None]
+        if target.ndim != 2 or target.shape[1] != output_shape[1]:
+            raise ValueError(
+                f"{self.name}: target shape {np.shape(target)} does not fit output shape {output_shape}"
+            )
+        if target.shape[0] != output_shape[0]:
+            raise ValueError(
+                f"{self.name}: target has {target.shape[0]} rows but the output has {output_shape[0]}"
+            )
+        if target.dtype.kind not in "fiub":
+            raise ValueError(f"{self.name}: target must be numeric, got dtype {target.dtype}")
+        return target
+
+    def forward_prepared(self, output, target):
+        r = output - target.astype(output.dtype, copy=False)
+        n = output.shape[0]
+        self._grad = lambda: self._residual_grad(r) * output.dtype.type(1 / n)
+        return float(np.sum(self._elementwise(r), dtype=np.float64)) / n
+
+
+class SquaredError(_RegressionLoss):
+    """L = Σ_k (a_k − b_k)²; dL/da = 2(a − b)."""
+
+    name = "squared"
+
+    def _elementwise(self, r):
+        return r * r
+
+    def _residual_grad(self, r):
+        return 2 * r
+
+
+class AbsoluteError(_RegressionLoss):
+    """L = Σ_k |a_k − b_k|; dL/da = sign(a − b), 0 at a = b."""
+
+    name = "absolute"
+
+    def _elementwise(self, r):
+        return np.abs(r)
+
+    def _residual_grad(self, r):
+        return np.sign(r)
+
+
+class Huber(_RegressionLoss):
+    """L = Σ_k ½r² if |r| < δ else δ|r| − ½δ²; dL/da = r if |r| < δ else δ·sign(r)."""
+
+    name = "huber"
+
+    def __init__(self, delta=1.0):
+        super().__init__()
+        self.delta = _positive("huber: delta", delta)
+
+    def _elementwise(self, r):
+        absr = np.abs(r)
+        return np.where(absr < self.delta, 0.5 * r * r, self.delta * absr - 0.5 * self.delta ** 2)
+
+    def _residual_grad(self, r):
+        return np.clip(r, -self.delta, self.delta)
+
+    def __repr__(self):
+        return f"Huber(delta={self.delta})"
+
+
+class CrossEntropy(Loss):
+    """Softmax cross-entropy on logits: L = logsumexp(a) − Σ_k b_k a_k·… (stable).
+
+    For a label c: L = logsumexp(a) − a_c; for probability rows b: L = Σ_k b_k (logsumexp(a) − a_k).
+    dL/da = softmax(a)·Σ_k b_k − b.
+    """
+
+    name = "cross_entropy"
+
+    def prepare_target(self, target, output_shape):
+        target = np.asarray(target)
+        if target.ndim == 2 and target.dtype.kind == "f":
+            if target.shape != tuple(output_shape):
+                raise ValueError(
+                    f"cross_entropy: probability target shape {target.shape} does not fit "
+                    f"output shape {tuple(output_shape)}"
+                )
+            if not np.all(np.isfinite(target)) or np.any(target < 0):
+                raise ValueError("cross_entropy: probability rows must be finite and >= 0")
+            return target
+        return as_labels(target, output_shape, self.name)
+
+    def forward_prepared(self, output, target):
+        n = output.shape[0]
+        shifted = output - output.max(axis=1, keepdims=True)
+        exp = np.exp(shifted)
+        sum_exp = exp.sum(axis=1, keepdims=True)
+        log_sum = np.log(sum_exp)
+        rows = np.arange(n)
+        if target.ndim == 1:
+            loss = float(np.sum(log_sum, dtype=np.float64) - np.sum(shifted[rows, target], dtype=np.float64))
+
+            def grad():
+                g = exp / sum_exp
+                g[rows, target] -= 1
+                g *= output.dtype.type(1 / n)
+                return g
+        else:
+            weights = target.astype(output.dtype, copy=False)
+            mass = weights.sum(axis=1, keepdims=True)
+            loss = float(np.sum(mass * log_sum - (weights * shifted).sum(axis=1, keepdims=True),
+                                dtype=np.float64))
+
+            def grad():
+                return (exp / sum_exp * mass - weights) * output.dtype.type(1 / n)
+        self._grad = grad
+        return loss / n
+
+
+class BinaryCrossEntropy(Loss):
+    """Logistic loss on one logit z: L = max(z, 0) − b z + log(1 + e^{−|z|}); dL/dz = σ(z) − b."""
+
+    name = "binary_cross_entropy"
+
+    def prepare_target(self, target, output_shape):
+        if output_shape[1] != 1:
+            raise ValueError(
+                f"binary_cross_entropy: output must have shape (N, 1), got {tuple(output_shape)}"
+            )
+        target = np.asarray(target)
+        if target.ndim == 1:
+            target = target[:, None]
+        if target.shape != tuple(output_shape):
+            raise ValueError(
+                f"binary_cross_entropy: target shape {np.shape(target)} does not fit output shape "
+                f"{tuple(output_shape)}"
+            )
+        if target.dtype.kind not in "fiub":
+            raise ValueError(f"binary_cross_entropy: target must be 0/1, got dtype {target.dtype}")
+        bad = np.flatnonzero(~((target >= 0) & (target <= 1)))
+        if bad.size:
+            raise ValueError(
+                f"binary_cross_entropy: target {target.ravel()[bad[0]].item()!r} at row {bad[0]} is not in "
+                f"[0, 1] (labels must be 0 or 1)"
+            )
+        return target
+
+    def forward_prepared(self, output, target):
+        n = output.shape[0]
+        b = target.astype(output.dtype, copy=False)
+        z = output
+        per_sample = np.maximum(z, 0) - b * z + np.log1p(np.exp(-np.abs(z)))
+        self._grad = lambda: (sigmoid(z) - b) * z.dtype.type(1 / n)
+        return float(np.sum(per_sample, dtype=np.float64)) / n
+
+
+class Hinge(Loss):
+    """One-vs-all hinge (the seed's form): L = Σ_i max(0, δ − b_i a_i), b_i = ±1.
+
+    dL/da_i = −b_i where δ − b_i a_i > 0, else 0 (0 exactly at the margin).
+    """
+
+    name = "hinge"
+
+    def __init__(self, delta=1.0):
+        super().__init__()
+        self.delta = _positive("hinge: delta", delta)
+
+    def prepare_target(self, target, output_shape):
+        return as_labels(target, output_shape, self.name)
+
+    def forward_prepared(self, output, target):
+        n = output.shape[0]
+        signs = np.full(output.shape, -1, dtype=output.dtype)
+        signs[np.arange(n), target] = 1
+        margins = self.delta - signs * output
+        active = margins > 0
+        self._grad = lambda: -signs * active * output.dtype.type(1 / n)
+        return float(np.sum(margins[active], dtype=np.float64)) / n
+
+    def __repr__(self):
+        return f"Hinge(delta={self.delta})"
+
+
+class MulticlassHinge(Loss):
+    """Weston–Watkins hinge: L = Σ_{i≠c} max(0, a_i − a_c + margin).
+
+    dL/da_i = 1 for each active i ≠ c; dL/da_c = −(number of active i); 0 at the margin.
+    """
+
+    name = "multiclass_hinge"
+
+    def __init__(self, margin=1.0):
+        super().__init__()
+        self.margin = _positive("multiclass_hinge: margin", margin)
+
+    def prepare_target(self, target, output_shape):
+        return as_labels(target, output_shape, self.name)
+
+    def forward_prepared(self, output, target):
+        n = output.shape[0]
+        rows = np.arange(n)
+        slack = output - output[rows, target][:, None] + self.margin
+        slack[rows, target] = 0
+        active = slack > 0
+
+        def grad():
+            g = active.astype(output.dtype)
+            g[rows, target] = -active.sum(axis=1)
+            g *= output.dtype.type(1 / n)
+            return g
+        self._grad = grad
+        return float(np.sum(slack[active], dtype=np.float64)) / n
+
+    def __repr__(self):
+        return f"MulticlassHinge(margin={self.margin})"
+
+
+LOSSES = {
+    "squared": SquaredError,
+    "absolute": AbsoluteError,
+    "huber": Huber,
+    "cross_entropy": CrossEntropy,
+    "binary_cross_entropy": BinaryCrossEntropy,
+    "hinge": Hinge,
+    "multiclass_hinge": MulticlassHinge,
+}
+
+CLASSIFICATION_LOSSES = ("cross_entropy", "binary_cross_entropy", "hinge", "multiclass_hinge")
+REGRESSION_LOSSES = ("squared", "absolute", "huber")
+
+
+def get_loss(name, **kwargs):
+    """Instantiate the loss registered under ``name`` (``ValueError`` lists the valid names)."""
+    return lookup(LOSSES, name, "loss")(**kwargs)

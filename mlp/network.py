@@ -1,0 +1,128 @@
+"""``Sequential``: layers applied in order, Algorithm 6.3 forward and Algorithm 6.4 backward.
+
+The parameters of all layers live in one contiguous vector (``flat_params``) and their gradients in
+another (``flat_grads``); each layer's ``params[name]`` and ``grads[name]`` are views into them.
+An optimizer given the whole network updates every parameter with a few vector operations instead
+of a few per array. Take references to a layer's arrays after building the ``Sequential``: building
+it moves them into the shared vector.
+"""
+import numpy as np
+
+from .layers import FLOAT_DTYPES, Layer
+
+
+class Sequential:
+    """A stack of layers; ``forward`` chains them, ``backward`` runs them in reverse.
+
+    Shape: input ``(N, d_in)`` → output ``(N, d_out)`` of the last layer.
+    """
+
+    def __init__(self, layers):
+        self.layers = list(layers)
+        for index, layer in enumerate(self.layers):
+            if not isinstance(layer, Layer):
+                raise ValueError(f"Sequential: item {index} is {layer!r}, not an mlp layer")
+        self._gather_parameters()
+
+    def _gather_parameters(self):
+        arrays = [layer.params[name] for layer in self.layers for name in layer.params]
+        dtypes = {array.dtype for array in arrays}
+        if len(dtypes) > 1:
+            raise ValueError(f"Sequential: all layers must share one dtype, got {sorted(map(str, dtypes))}")
+        self.dtype = dtypes.pop() if dtypes else np.dtype(np.float32)
+        if self.dtype not in FLOAT_DTYPES:
+            raise ValueError(f"Sequential: parameters must be float32 or float64, got {self.dtype}")
+        total = sum(array.size for array in arrays)
+        self.flat_params = np.empty(total, dtype=self.dtype)
+        self.flat_grads = np.zeros(total, dtype=self.dtype)
+        offset = 0
+        for layer in self.layers:
+            for name, array in layer.params.items():
+                size = array.size
+                param = self.flat_params[offset:offset + size].reshape(array.shape)
+                param[...] = array
+                layer.params[name] = param
+                layer.grads[name] = self.flat_grads[offset:offset + size].reshape(array.shape)
+                offset += size
+
+    def forward(self, x, training=True):
+        """Output of the network for a batch ``x`` of shape ``(N, d_in)``."""
+        for layer in self.layers:
+            x = layer.forward(x, training)
+        return x
+
+    def backward(self, g, input_grad=True):
+        """Backpropagate ``g = dJ/d(output)``; fill every layer's ``grads``; return dJ/dx.
+
+        With ``input_grad=False`` the first layer skips dJ/dx and ``None`` is returned.
+        """
+        layers = self.layers
+        for layer in layers[:0:-1]:
+            g = layer.backward(g)
+        return layers[0].backward(g, input_grad) if layers else g
+
+    def predict(self, x, batch_size=4096):
+        """Output for many rows, evaluated in chunks without caching (``training=False``)."""
+        x = np.asarray(x)
+        chunks = [self.forward(x[start:start + batch_size], training=False)
+                  for start in range(0, len(x), batch_size)]
+        return np.concatenate(chunks) if chunks else self.forward(x, training=False)
+
+    def parameters(self):
+        """Yield ``(key, param, grad)`` with keys ``"<layer index>.<param name>"``."""
+        for index, layer in enumerate(self.layers):
+            for name, param in layer.params.items():
+                yield f"{index}.{name}", param, layer.grads[name]
+
+    def weights(self):
+        """Yield ``(key, W, grad)`` for the parameters a regularizer covers (weights, not biases)."""
+        for index, layer in enumerate(self.layers):
+            for name in getattr(layer, "regularized", ()):
+                yield f"{index}.{name}", layer.params[name], layer.grads[name]
+
+    def num_parameters(self):
+        return int(self.flat_params.size)
+
+    def state_dict(self):
+        """Copies of all parameters, keyed ``"<layer index>.<param name>"`` (e.g. ``"0.W"``)."""
+        return {key: param.copy() for key, param, _ in self.parameters()}
+
+    def load_state_dict(self, state):
+        """Copy ``state`` into the parameters in place; strict about keys and shapes.
+
+        A missing or unexpected key, or a shape mismatch, raises ``ValueError`` naming the key (and
+        both shapes); nothing is changed unless every entry fits.
+        """
+        own = {key: param for key, param, _ in self.parameters()}
+        missing = sorted(set(own) - set(state))
+        unexpected = sorted(set(state) - set(own))
+        if missing:
+            raise ValueError(f"load_state_dict: missing key {missing[0]!r} (missing: {missing})")
+        if unexpected:
+            raise ValueError(
+                f"load_state_dict: unexpected key {unexpected[0]!r} (unexpected: {unexpected})"
+            )
+        values = {}
+        for key, param in own.items():
+            value = np.asarray(state[key])
+            if value.shape != param.shape:
+                raise ValueError(
+                    f"load_state_dict: key {key!r} has shape {value.shape} in the state dict, "
+                    f"but the model expects shape {param.shape}"
+                )
+            values[key] = value
+        for key, param in own.items():
+            np.copyto(param, values[key], casting="unsafe")
+
+    def summary(self, input_width):
+        """Rows ``(index, layer, output width, parameter count)`` for an input of ``input_width``."""
+        rows = []
+        width = input_width
+        for index, layer in enumerate(self.layers):
+            width = layer.output_width(width)
+            rows.append((index, repr(layer), width, sum(p.size for p in layer.params.values())))
+        return rows
+
+    def __repr__(self):
+        inner = ", ".join(repr(layer) for layer in self.layers)
+        return f"Sequential([{inner}])"

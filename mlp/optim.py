@@ -1,0 +1,224 @@
+"""Optimizers: in-place updates of parameters from their gradients, as in ``torch.optim``.
+
+An optimizer is built from a :class:`~mlp.network.Sequential` (it then updates the network's single
+parameter vector, a few vector operations per step) or from ``(key, param, grad)`` triples such as
+``Sequential.parameters()`` (one update per array). ``step()`` reads the gradients and updates the
+parameters in place; ``lr`` may be changed between steps (the trainer sets it from a schedule).
+
+=============  ==========================================================================
+name           update, with g the gradient and t the step count (from 1)
+=============  ==========================================================================
+``sgd``        v ← μv + g (v₁ = g); d = g + μv if nesterov else v (d = g if μ = 0); θ ← θ − lr·d
+``adam``       m ← β₁m + (1−β₁)g; s ← β₂s + (1−β₂)g²;
+               θ ← θ − (lr / (1−β₁ᵗ)) · m / (√s / √(1−β₂ᵗ) + ε)
+``adamw``      θ ← θ(1 − lr·weight_decay), then the Adam step
+``rmsprop``    s ← αs + (1−α)g²; u = g / (√s + ε); with μ > 0: v ← μv + u, u = v; θ ← θ − lr·u
+=============  ==========================================================================
+
+``state_dict()`` exports the step count and every buffer as arrays; ``load_state_dict`` restores
+them exactly, so a resumed run continues bit for bit.
+"""
+import math
+
+import numpy as np
+
+from .registry import lookup
+
+
+def _number(name, value, low, high=None, low_open=False):
+    ok = not isinstance(value, bool) and isinstance(value, (int, float, np.floating))
+    if ok:
+        ok = value > low if low_open else value >= low
+        ok = ok and (high is None or value < high)
+    if not ok:
+        bound = f"> {low}" if low_open else f">= {low}"
+        bound += f" and < {high}" if high is not None else ""
+        raise ValueError(f"{name} must be a number {bound}, got {value!r}")
+    return float(value)
+
+
+def _param_pairs(params):
+    if hasattr(params, "flat_params"):
+        return [(params.flat_params, params.flat_grads)]
+    pairs = []
+    for item in params:
+        param, grad = item[-2], item[-1]
+        pairs.append((param, grad))
+    if not pairs:
+        raise ValueError("optimizer: got no parameters to update")
+    return pairs
+
+
+class Optimizer:
+    """Base class: parameter/gradient pairs, named state buffers and a step count."""
+
+    name = "optimizer"
+    buffer_names = ()
+
+    def __init__(self, params, lr):
+        self.pairs = _param_pairs(params)
+        self.lr = _number(f"{self.name}: lr", lr, 0, low_open=True)
+        self.t = 0
+        self.buffers = {name: [np.zeros_like(p) for p, _ in self.pairs] for name in self.buffer_names}
+        self._scratch = [np.empty_like(p) for p, _ in self.pairs]
+
+    def step(self):
+        """Update every parameter in place from its current gradient."""
+        self.t += 1
+        for index, (param, grad) in enumerate(self.pairs):
+            self._update(index, param, grad, self._scratch[index])
+
+    def _update(self, index, param, grad, scratch):
+        raise NotImplementedError
+
+    def state_dict(self):
+        """``{"t": …, "<buffer>.<index>": array}``: everything a resumed run needs."""
+        state = {"t": np.array(self.t)}
+        for name, arrays in self.buffers.items():
+            for index, array in enumerate(arrays):
+                state[f"{name}.{index}"] = array.copy()
+        return state
+
+    def load_state_dict(self, state):
+        """Restore a ``state_dict()``; a missing buffer or a shape mismatch raises ``ValueError``."""
+        for name, arrays in self.buffers.items():
+            for index, array in enumerate(arrays):
+                key = f"{name}.{index}"
+                if key not in state:
+                    raise ValueError(f"{self.name}: optimizer state lacks {key!r}")
+                value = np.asarray(state[key])
+                if value.shape != array.shape:
+                    raise ValueError(
+                        f"{self.name}: optimizer state {key!r} has shape {value.shape}, expected {array.shape}"
+                    )
+                np.copyto(array, value, casting="unsafe")
+        self.t = int(state["t"])
+
+    def __repr__(self):
+        return f"{type(self).__name__}(lr={self.lr})"
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent with optional (Nesterov) momentum, as ``torch.optim.SGD``."""
+
+    name = "sgd"
+
+    def __init__(self, params, lr=0.01, momentum=0.0, nesterov=False):
+        self.momentum = _number("sgd: momentum", momentum, 0, 1)
+        if nesterov and self.momentum == 0:
+            raise ValueError("sgd: nesterov needs momentum > 0")
+        self.nesterov = bool(nesterov)
+        self.buffer_names = ("momentum",) if self.momentum > 0 else ()
+        super().__init__(params, lr)
+
+    def _update(self, index, param, grad, scratch):
+        direction = grad
+        if self.momentum > 0:
+            velocity = self.buffers["momentum"][index]
+            if self.t == 1:
+                np.copyto(velocity, grad)
+            else:
+                velocity *= self.momentum
+                velocity += grad
+            if self.nesterov:
+                np.multiply(velocity, self.momentum, out=scratch)
+                scratch += grad
+                direction = scratch
+            else:
+                direction = velocity
+        np.multiply(direction, -self.lr, out=scratch)
+        param += scratch
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba), bias-corrected, in the operation order of ``torch.optim.Adam``."""
+
+    name = "adam"
+    buffer_names = ("exp_avg", "exp_avg_sq")
+
+    def __init__(self, params, lr=0.001, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
+        betas = tuple(betas)
+        if len(betas) != 2:
+            raise ValueError(f"{self.name}: betas must be two numbers, got {betas!r}")
+        self.beta1 = _number(f"{self.name}: betas[0]", betas[0], 0, 1)
+        self.beta2 = _number(f"{self.name}: betas[1]", betas[1], 0, 1)
+        self.eps = _number(f"{self.name}: eps", eps, 0, low_open=True)
+        self.weight_decay = _number(f"{self.name}: weight_decay", weight_decay, 0)
+        super().__init__(params, lr)
+        self._second = [np.empty_like(p) for p, _ in self.pairs]
+
+    def _decay(self, param):
+        """AdamW's decoupled weight decay; plain Adam has none (use a regularizer for L2)."""
+
+    def _update(self, index, param, grad, scratch):
+        self._decay(param)
+        exp_avg = self.buffers["exp_avg"][index]
+        exp_avg_sq = self.buffers["exp_avg_sq"][index]
+        exp_avg *= self.beta1
+        np.multiply(grad, 1 - self.beta1, out=scratch)
+        exp_avg += scratch
+        exp_avg_sq *= self.beta2
+        np.multiply(grad, grad, out=scratch)
+        scratch *= 1 - self.beta2
+        exp_avg_sq += scratch
+        bias1 = 1 - self.beta1 ** self.t
+        bias2 = 1 - self.beta2 ** self.t
+        denom = self._second[index]
+        np.sqrt(exp_avg_sq, out=denom)
+        denom /= math.sqrt(bias2)
+        denom += self.eps
+        np.divide(exp_avg, denom, out=scratch)
+        scratch *= -self.lr / bias1
+        param += scratch
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay θ ← θ(1 − lr·weight_decay), as ``torch.optim.AdamW``."""
+
+    name = "adamw"
+
+    def __init__(self, params, lr=0.001, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01):
+        super().__init__(params, lr, betas, eps, weight_decay)
+
+    def _decay(self, param):
+        if self.weight_decay:
+            param *= 1 - self.lr * self.weight_decay
+
+
+class RMSprop(Optimizer):
+    """RMSprop as ``torch.optim.RMSprop`` (not centered): s ← αs + (1−α)g², θ ← θ − lr·g/(√s + ε)."""
+
+    name = "rmsprop"
+
+    def __init__(self, params, lr=0.01, alpha=0.99, eps=1e-8, momentum=0.0):
+        self.alpha = _number("rmsprop: alpha", alpha, 0, 1)
+        self.eps = _number("rmsprop: eps", eps, 0, low_open=True)
+        self.momentum = _number("rmsprop: momentum", momentum, 0, 1)
+        self.buffer_names = ("square_avg", "momentum") if self.momentum > 0 else ("square_avg",)
+        super().__init__(params, lr)
+
+    def _update(self, index, param, grad, scratch):
+        square_avg = self.buffers["square_avg"][index]
+        square_avg *= self.alpha
+        np.multiply(grad, grad, out=scratch)
+        scratch *= 1 - self.alpha
+        square_avg += scratch
+        np.sqrt(square_avg, out=scratch)
+        scratch += self.eps
+        np.divide(grad, scratch, out=scratch)
+        if self.momentum > 0:
+            velocity = self.buffers["momentum"][index]
+            velocity *= self.momentum
+            velocity += scratch
+            np.multiply(velocity, -self.lr, out=scratch)
+        else:
+            scratch *= -self.lr
+        param += scratch
+
+
+OPTIMIZERS = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop}
+
+
+def get_optimizer(name, params, **kwargs):
+    """Instantiate the optimizer registered under ``name`` over ``params`` (a network or triples)."""
+    return lookup(OPTIMIZERS, name, "optimizer")(params, **kwargs)
