@@ -1,0 +1,339 @@
+"""Data sets: the built-in ones shipped with the package and user files (CSV, NPZ, IDX).
+
+Every loader returns a :class:`Dataset`: features ``X`` of shape ``(N, d)`` (kept in their stored
+dtype, e.g. uint8 pixels, with ``feature_scale`` applied when they are converted to floats),
+targets ``y`` — integer labels ``(N,)`` in ``0..K−1`` for classification, floats ``(N, k)`` for
+regression — and, when the data set has one, its own test set. Every problem with a file raises
+:class:`~mlp.errors.DataError` naming the file and, where it applies, the column and the line.
+"""
+import csv
+import gzip
+import io
+import os
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .errors import DataError
+
+TASKS = ("classification", "regression")
+
+
+@dataclass
+class Dataset:
+    """Features, targets and what is known about them.
+
+    ``X`` : (N, d) numeric; ``y`` : (N,) int labels or (N, k) float targets; ``X_test``/``y_test``
+    likewise or ``None``; ``class_names`` : one name per label (classification only).
+    """
+
+    name: str
+    X: np.ndarray
+    y: np.ndarray
+    task: str
+    feature_names: list
+    class_names: list = None
+    X_test: np.ndarray = None
+    y_test: np.ndarray = None
+    feature_scale: float = 1.0
+    standardize_default: bool = True
+    target_names: list = field(default_factory=lambda: ["target"])
+
+    @property
+    def n_features(self):
+        return self.X.shape[1]
+
+
+# --------------------------------------------------------------------------------------------
+# Locating the built-in data
+
+
+def data_dir():
+    """Folder of the built-in data: ``$MLP_DATA_DIR``, else the package's copy, else ``./data``."""
+    override = os.environ.get("MLP_DATA_DIR")
+    if override:
+        return Path(override)
+    package = Path(__file__).resolve().parent
+    for candidate in (package / "_data", package.parent / "data"):
+        if (candidate / "tabular").is_dir():
+            return candidate
+    raise DataError("the built-in data sets are missing: set MLP_DATA_DIR to a folder holding mnist/ and tabular/")
+
+
+BUILTIN = {
+    "mnist": {"kind": "idx"},
+    "digits": {"file": "digits.csv.gz", "target": "digit", "task": "classification"},
+    "iris": {"file": "iris.csv", "target": "species", "task": "classification"},
+    "wine": {"file": "wine.csv", "target": "cultivar", "task": "classification"},
+    "breast_cancer": {"file": "breast_cancer.csv", "target": "diagnosis", "task": "classification"},
+    "diabetes": {"file": "diabetes.csv", "target": "progression", "task": "regression"},
+}
+
+
+def load_builtin(name):
+    """Load a built-in data set by name (``DataError`` lists the valid names)."""
+    if name not in BUILTIN:
+        raise DataError(f"unknown data set {name!r}; built-in data sets: {', '.join(sorted(BUILTIN))}")
+    spec = BUILTIN[name]
+    root = data_dir()
+    if spec.get("kind") == "idx":
+        mnist = root / "mnist"
+        train = load_idx_pair(mnist / "train-images-idx3-ubyte.gz", mnist / "train-labels-idx1-ubyte.gz", name)
+        test = load_idx_pair(mnist / "t10k-images-idx3-ubyte.gz", mnist / "t10k-labels-idx1-ubyte.gz", name)
+        train.X_test, train.y_test = test.X, test.y
+        if len(test.class_names) > len(train.class_names):
+            train.class_names = test.class_names
+        return train
+    dataset = load_csv(root / "tabular" / spec["file"], target=spec["target"], task=spec["task"])
+    dataset.name = name
+    return dataset
+
+
+# --------------------------------------------------------------------------------------------
+# Raw bytes
+
+
+def read_bytes(path):
+    """File contents, gunzipped when the file starts with the gzip magic bytes."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"data file not found: {path}")
+    raw = path.read_bytes()
+    if raw[:2] == b"\x1f\x8b":
+        try:
+            return gzip.decompress(raw)
+        except (EOFError, OSError, zlib.error) as exc:
+            raise DataError(f"{path}: truncated or corrupt gzip data ({exc})") from None
+    return raw
+
+
+# --------------------------------------------------------------------------------------------
+# IDX
+
+IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+
+def read_idx(path):
+    """An IDX array: header (0, 0, type byte, ndim), ndim big-endian int32 sizes, then the data."""
+    raw = read_bytes(path)
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in IDX_TYPES or raw[3] == 0:
+        magic = raw[:4].hex() if len(raw) >= 4 else raw.hex()
+        raise DataError(f"{path}: not an IDX file (magic number 0x{magic} is not 0x0000TTNN with a known type)")
+    ndim = raw[3]
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise DataError(f"{path}: IDX header is truncated ({len(raw)} bytes)")
+    shape = tuple(int(v) for v in np.frombuffer(raw, ">i4", count=ndim, offset=4))
+    dtype = np.dtype(IDX_TYPES[raw[2]])
+    expected = int(np.prod(shape)) * dtype.itemsize
+    if len(raw) - header != expected:
+        raise DataError(
+            f"{path}: IDX size mismatch: the header says shape {shape} ({expected} bytes of data) "
+            f"but the file holds {len(raw) - header} bytes"
+        )
+    return np.frombuffer(raw, dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="), copy=False)
+
+
+def load_idx_pair(images_path, labels_path, name=None):
+    """Images ``(N, …)`` flattened to ``(N, d)`` and labels ``(N,)`` from two IDX files."""
+    images = read_idx(images_path)
+    labels = read_idx(labels_path)
+    if labels.ndim != 1:
+        raise DataError(f"{labels_path}: labels must be one-dimensional, got shape {labels.shape}")
+    if images.shape[0] != labels.shape[0]:
+        raise DataError(
+            f"{images_path} has {images.shape[0]} images but {labels_path} has {labels.shape[0]} labels"
+        )
+    X = images.reshape(images.shape[0], -1)
+    check_finite(X, f"{images_path}", "features")
+    if labels.dtype.kind not in "iu" or labels.min() < 0:
+        raise DataError(f"{labels_path}: IDX labels must be non-negative integers")
+    y = labels.astype(np.int64)
+    class_names = [str(k) for k in range(int(y.max()) + 1)]
+    scale = 1 / 255 if images.dtype == np.uint8 else 1.0
+    width = X.shape[1]
+    return Dataset(name or Path(images_path).name, X, y, "classification",
+                   [f"pixel_{j}" for j in range(width)], class_names,
+                   feature_scale=scale, standardize_default=False)
+
+
+# --------------------------------------------------------------------------------------------
+# CSV
+
+
+def _number(text):
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def load_csv(path, target=None, task=None, name=None):
+    """A CSV file with a header row; ``target`` names the target column (default: the last)."""
+    text = read_bytes(path).decode("utf-8-sig", errors="replace")
+    rows = list(csv.reader(io.StringIO(text)))
+    while rows and not any(cell.strip() for cell in rows[-1]):
+        rows.pop()
+    if len(rows) < 2:
+        raise DataError(f"{path}: needs a header row and at least one data row")
+    header = [cell.strip() for cell in rows[0]]
+    body = rows[1:]
+    for line, row in enumerate(body, start=2):
+        if len(row) != len(header):
+            raise DataError(f"{path}, line {line}: {len(row)} fields, but the header has {len(header)}")
+    target = header[-1] if target is None else target
+    if target not in header:
+        raise DataError(f"{path}: no column {target!r}; columns: {', '.join(header)}")
+    t = header.index(target)
+    features = [j for j in range(len(header)) if j != t]
+    X = np.empty((len(body), len(features)), dtype=np.float64)
+    for column, j in enumerate(features):
+        for line, row in enumerate(body, start=2):
+            value = _number(row[j])
+            if value is None:
+                raise DataError(
+                    f"{path}, line {line}, column {header[j]!r}: {row[j]!r} is not a number"
+                )
+            X[line - 2, column] = value
+    check_finite(X, str(path), "features", [header[j] for j in features], first_line=2)
+    raw_target = [row[t].strip() for row in body]
+    y, class_names, inferred = parse_target(raw_target, path, target)
+    task = infer_task(task, inferred, path)
+    if task == "regression" and class_names is not None:
+        if inferred == "strings":
+            raise DataError(f"{path}: column {target!r} holds text, so it cannot be a regression target")
+        y = np.array([float(v) for v in raw_target])[:, None]
+        class_names = None
+    if task == "classification" and class_names is None:
+        raise DataError(f"{path}: column {target!r} holds non-integer numbers; use data.task: regression")
+    return Dataset(name or Path(path).name.split(".")[0], X, y, task, [header[j] for j in features],
+                   class_names, target_names=[target])
+
+
+def parse_target(values, path, column):
+    """``(y, class_names, kind)``: kind is ``"integers"``, ``"strings"`` or ``"floats"``."""
+    numbers = [_number(v) for v in values]
+    if all(n is not None for n in numbers):
+        array = np.array(numbers)
+        check_finite(array[:, None], str(path), "targets", [column], first_line=2)
+        if all(v.lstrip("+-").isdigit() for v in values):
+            labels, names = encode_labels(array.astype(np.int64))
+            return labels, names, "integers"
+        return array[:, None], None, "floats"
+    names = sorted(set(values))
+    if "" in names:
+        line = values.index("") + 2
+        raise DataError(f"{path}, line {line}, column {column!r}: empty target")
+    index = {name: i for i, name in enumerate(names)}
+    return np.array([index[v] for v in values], dtype=np.int64), names, "strings"
+
+
+def infer_task(task, inferred, path):
+    if task in (None, "auto"):
+        return "regression" if inferred == "floats" else "classification"
+    if task not in TASKS:
+        raise DataError(f"{path}: task must be one of {', '.join(TASKS)}, got {task!r}")
+    return task
+
+
+def encode_labels(values):
+    """Map label values to indices 0..K−1 in sorted order; names are the values as strings."""
+    unique, labels = np.unique(values, return_inverse=True)
+    return labels.astype(np.int64), [str(v.item() if hasattr(v, "item") else v) for v in unique]
+
+
+# --------------------------------------------------------------------------------------------
+# NPZ
+
+
+def load_npz(path, task=None, name=None):
+    """An NPZ file with ``X`` (N, d) and ``y`` (N,) or (N, k); optionally ``X_test`` and ``y_test``."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"data file not found: {path}")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {key: archive[key] for key in archive.files}
+    except (ValueError, OSError, EOFError, KeyError) as exc:
+        raise DataError(f"{path}: not a readable NPZ file ({exc})") from None
+    for key in ("X", "y"):
+        if key not in arrays:
+            raise DataError(f"{path}: missing array {key!r}; found {', '.join(arrays) or 'none'}")
+    if ("X_test" in arrays) != ("y_test" in arrays):
+        raise DataError(f"{path}: X_test and y_test must come together")
+    X, y = _npz_pair(arrays, "X", "y", path)
+    kind = "floats" if y.dtype.kind == "f" else "integers"
+    task = infer_task(task, kind, path)
+    X_test = y_test = None
+    if "X_test" in arrays:
+        X_test, y_test = _npz_pair(arrays, "X_test", "y_test", path)
+        if X_test.shape[1] != X.shape[1]:
+            raise DataError(f"{path}: X_test has {X_test.shape[1]} columns but X has {X.shape[1]}")
+    class_names = None
+    if task == "classification":
+        labels = [y] if y_test is None else [y, y_test]
+        for key, values in zip(("y", "y_test"), labels):
+            if values.ndim != 1 or (values.dtype.kind == "f" and np.any(values != np.round(values))):
+                raise DataError(f"{path}: {key} must hold integer class labels of shape (N,) for classification")
+        encoded, class_names = encode_labels(np.concatenate(labels).astype(np.int64))
+        y = encoded[:len(y)]
+        y_test = None if y_test is None else encoded[len(y):]
+    else:
+        y = y.astype(np.float64).reshape(len(y), -1)
+        y_test = None if y_test is None else y_test.astype(np.float64).reshape(len(y_test), -1)
+    names = [f"x{j}" for j in range(X.shape[1])]
+    return Dataset(name or path.stem, X, y, task, names, class_names, X_test, y_test)
+
+
+def _npz_pair(arrays, x_key, y_key, path):
+    X, y = arrays[x_key], arrays[y_key]
+    if X.ndim != 2:
+        raise DataError(f"{path}: {x_key} must have shape (N, d), got {X.shape}")
+    if y.ndim not in (1, 2):
+        raise DataError(f"{path}: {y_key} must have shape (N,) or (N, k), got {y.shape}")
+    if X.shape[0] != y.shape[0]:
+        raise DataError(f"{path}: {x_key} has {X.shape[0]} rows but {y_key} has {y.shape[0]}")
+    if X.dtype.kind not in "fiub" or y.dtype.kind not in "fiub":
+        raise DataError(f"{path}: {x_key} and {y_key} must be numeric arrays")
+    check_finite(X, f"{path}: {x_key}", "features")
+    check_finite(y.reshape(len(y), -1), f"{path}: {y_key}", "targets")
+    return X, y
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def check_finite(array, where, what, columns=None, first_line=None):
+    """``DataError`` if ``array`` (2-D) holds NaN or ±inf: how many, and where the first one is."""
+    if array.dtype.kind != "f":
+        return
+    bad = ~np.isfinite(array)
+    count = int(bad.sum())
+    if not count:
+        return
+    row, col = (int(v) for v in np.argwhere(bad)[0])
+    column = repr(columns[col]) if columns is not None else str(col)
+    position = f"line {row + first_line}" if first_line is not None else f"row {row}"
+    raise DataError(
+        f"{where}: {count} NaN or infinite value(s) in the {what}; the first is at {position}, "
+        f"column {column} ({array[row, col]})"
+    )
+
+
+def load_path(path, target=None, task=None):
+    """Load a user file: ``.csv``/``.csv.gz``, ``.npz``, or a ``[images, labels]`` IDX pair."""
+    if isinstance(path, (list, tuple)):
+        if len(path) != 2:
+            raise DataError(f"an IDX data path must be [images, labels], got {len(path)} paths")
+        dataset = load_idx_pair(path[0], path[1])
+        if task == "regression":
+            raise DataError(f"{path[1]}: IDX labels are class labels; regression needs a CSV or NPZ file")
+        return dataset
+    suffixes = "".join(Path(path).suffixes[-2:]).lower()
+    if suffixes.endswith(".npz"):
+        return load_npz(path, task)
+    if suffixes.endswith(".csv") or suffixes.endswith(".csv.gz"):
+        return load_csv(path, target, task)
+    raise DataError(f"{path}: unknown data file type; use .csv, .csv.gz, .npz or an [images, labels] IDX pair")

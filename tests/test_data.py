@@ -1,0 +1,230 @@
+"""Data sets, file formats, splits, standardization, minibatches and every bad-input message."""
+import gzip
+import struct
+
+import numpy as np
+import pytest
+
+from mlp.batching import Minibatches
+from mlp.datasets import BUILTIN, load_builtin, load_path
+from mlp.errors import DataError
+from mlp.preprocessing import Standardizer, encode_targets, prepare
+
+# Figures from the shared data README.
+EXPECTED = {
+    "digits": (1797, 64, 10), "iris": (150, 4, 3), "wine": (178, 13, 3),
+    "breast_cancer": (569, 30, 2), "diabetes": (442, 10, None),
+}
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_tabular_builtins(name):
+    rows, features, classes = EXPECTED[name]
+    data = load_builtin(name)
+    assert data.X.shape == (rows, features)
+    if classes is None:
+        assert data.task == "regression" and data.y.shape == (rows, 1)
+    else:
+        assert data.task == "classification" and len(data.class_names) == classes
+        assert set(np.unique(data.y)) == set(range(classes))
+
+
+def test_mnist_builtin():
+    data = load_builtin("mnist")
+    assert data.X.shape == (60000, 784) and data.X_test.shape == (10000, 784)
+    assert list(np.bincount(data.y)) == [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
+    assert list(np.bincount(data.y_test)) == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+    splits = prepare(data, np.random.default_rng(0), validation_split=0.1)
+    assert splits.X_train.dtype == np.float32
+    assert splits.X_train.base is splits.X_val.base  # one float32 array for all training rows
+    assert 0.0 == splits.X_train.min() and splits.X_train.max() == 1.0
+    assert splits.sizes() == {"train": 54001, "validation": 5999, "test": 10000}
+    assert splits.standardizer is None  # images are not standardized by default
+
+
+def test_builtin_names_and_env_override(tmp_path, monkeypatch):
+    with pytest.raises(DataError, match="unknown data set 'mnsit'; built-in data sets: breast_cancer, diabetes"):
+        load_builtin("mnsit")
+    monkeypatch.setenv("MLP_DATA_DIR", str(tmp_path))
+    (tmp_path / "tabular").mkdir()
+    (tmp_path / "tabular" / "iris.csv").write_text("a,species\n1,x\n2,y\n")
+    assert load_builtin("iris").X.shape == (2, 1)
+    assert set(BUILTIN) == {"mnist", "digits", "iris", "wine", "breast_cancer", "diabetes"}
+
+
+def write(path, text):
+    path.write_text(text)
+    return path
+
+
+def test_csv_round_trip_with_string_labels(tmp_path):
+    path = write(tmp_path / "d.csv", "a,b,label\n1,2,dog\n3,4.5,cat\n5,6,dog\n")
+    data = load_path(path)
+    assert data.class_names == ["cat", "dog"]  # sorted
+    np.testing.assert_array_equal(data.y, [1, 0, 1])
+    np.testing.assert_array_equal(data.X, [[1, 2], [3, 4.5], [5, 6]])
+    assert data.feature_names == ["a", "b"] and data.task == "classification"
+
+
+def test_csv_target_column_and_task_inference(tmp_path):
+    path = write(tmp_path / "d.csv", "y,a\n1.5,1\n2.25,2\n")
+    data = load_path(path, target="y")
+    assert data.task == "regression" and data.y.shape == (2, 1)
+    data = load_path(write(tmp_path / "e.csv", "a,y\n1,3\n2,7\n"), task="regression")
+    assert data.task == "regression"
+    np.testing.assert_array_equal(data.y[:, 0], [3, 7])
+    assert load_path(tmp_path / "e.csv").task == "classification"  # integers → classes
+
+
+def test_npz_round_trip(tmp_path, rng):
+    X, y = rng.standard_normal((20, 3)), rng.integers(0, 3, 20)
+    Xt, yt = rng.standard_normal((5, 3)), rng.integers(0, 3, 5)
+    np.savez(tmp_path / "d.npz", X=X, y=y, X_test=Xt, y_test=yt)
+    data = load_path(tmp_path / "d.npz")
+    np.testing.assert_array_equal(data.X, X)
+    np.testing.assert_array_equal(data.X_test, Xt)
+    assert data.task == "classification"
+    np.savez(tmp_path / "r.npz", X=X, y=rng.standard_normal((20, 2)))
+    assert load_path(tmp_path / "r.npz").y.shape == (20, 2)
+
+
+def idx_bytes(array, type_byte=0x08):
+    header = bytes([0, 0, type_byte, array.ndim]) + struct.pack(f">{array.ndim}i", *array.shape)
+    return header + array.astype(">u1").tobytes()
+
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_idx_round_trip(tmp_path, rng, compress):
+    images = rng.integers(0, 256, (6, 4, 4)).astype(np.uint8)
+    labels = np.array([0, 1, 2, 1, 0, 2], dtype=np.uint8)
+    opener = gzip.compress if compress else bytes
+    (tmp_path / "img").write_bytes(opener(idx_bytes(images)))
+    (tmp_path / "lab").write_bytes(opener(idx_bytes(labels)))
+    data = load_path([str(tmp_path / "img"), str(tmp_path / "lab")])
+    np.testing.assert_array_equal(data.X, images.reshape(6, 16))
+    np.testing.assert_array_equal(data.y, labels)
+
+
+def test_splits_are_stratified_deterministic_and_disjoint():
+    data = load_builtin("wine")
+    first = prepare(data, np.random.default_rng(3), validation_split=0.2, test_split=0.25)
+    second = prepare(data, np.random.default_rng(3), validation_split=0.2, test_split=0.25)
+    np.testing.assert_array_equal(first.X_train, second.X_train)
+    np.testing.assert_array_equal(first.test_rows, second.test_rows)
+    counts = np.bincount(data.y)
+    np.testing.assert_array_equal(np.bincount(first.y_test), np.round(counts * 0.25))
+    raw = lambda X: {tuple(np.round(r, 6)) for r in first.standardizer.inverse(X)}
+    train, val, test = raw(first.X_train), raw(first.X_val), raw(first.X_test)
+    assert not (train & val) and not (train & test) and not (val & test)
+    assert len(train) + len(val) + len(test) == len(data.y)
+    other = prepare(data, np.random.default_rng(4), validation_split=0.2, test_split=0.25)
+    assert not np.array_equal(other.test_rows, first.test_rows)
+
+
+def test_zero_splits():
+    splits = prepare(load_builtin("iris"), np.random.default_rng(0), validation_split=0, test_split=0)
+    assert splits.sizes() == {"train": 150, "validation": 0, "test": 0}
+
+
+def test_standardization_uses_training_rows_only(rng):
+    data = load_builtin("diabetes")
+    splits = prepare(data, np.random.default_rng(0), dtype=np.float64)
+    np.testing.assert_allclose(splits.X_train.mean(axis=0), 0, atol=1e-10)
+    np.testing.assert_allclose(splits.X_train.std(axis=0), 1, rtol=1e-10)
+    assert np.any(np.abs(splits.X_test.mean(axis=0)) > 1e-3)  # test rows do not shape the statistics
+    train_raw = data.X[np.isin(np.arange(442), splits.test_rows, invert=True)]
+    assert not np.allclose(splits.standardizer.mean, train_raw.mean(axis=0))  # validation rows excluded too
+    constant = Standardizer.fit(np.ones((5, 2)))
+    np.testing.assert_array_equal(constant.std, [1, 1])
+
+
+def test_encodings():
+    np.testing.assert_array_equal(encode_targets(np.array([1, 0]), 3, "one_hot"), [[0, 1, 0], [1, 0, 0]])
+    np.testing.assert_array_equal(encode_targets(np.array([2]), 3, "plus_minus_one"), [[-1, -1, 1]])
+
+
+def test_minibatches_cover_each_row_once_in_seeded_order():
+    X = np.arange(20, dtype=np.float32).reshape(10, 2)
+    y = np.arange(10)
+    batches = Minibatches(X, y, 4, np.random.default_rng(0))
+    assert len(batches) == 3
+    order = batches.draw_order()
+    seen = [yb.copy() for _, _, yb in batches.batches(order)]
+    assert [len(s) for s in seen] == [4, 4, 2]  # the last partial batch is kept
+    np.testing.assert_array_equal(np.concatenate(seen), order)
+    assert sorted(np.concatenate(seen)) == list(range(10))
+    again = Minibatches(X, y, 4, np.random.default_rng(0))
+    np.testing.assert_array_equal(again.draw_order(), order)
+    assert not np.array_equal(batches.draw_order(), order)  # a fresh permutation each epoch
+    x_rows = [xb[:, 0].copy() / 2 for _, xb, _ in Minibatches(X, y, 4, np.random.default_rng(0)).batches(order)]
+    np.testing.assert_array_equal(np.concatenate(x_rows), order)
+
+
+# -------------------------------------------------------------------------- bad input
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(DataError, match="data file not found: .*nope.csv"):
+        load_path(tmp_path / "nope.csv")
+
+
+def test_unknown_target_column(tmp_path):
+    with pytest.raises(DataError, match="no column 'z'; columns: a, b"):
+        load_path(write(tmp_path / "d.csv", "a,b\n1,2\n"), target="z")
+
+
+def test_non_numeric_feature(tmp_path):
+    with pytest.raises(DataError, match=r"line 3, column 'b': 'x' is not a number"):
+        load_path(write(tmp_path / "d.csv", "a,b,y\n1,2,0\n1,x,1\n"))
+
+
+@pytest.mark.parametrize("cell,what", [("nan", "features"), ("inf", "features")])
+def test_nan_in_features(tmp_path, cell, what):
+    path = write(tmp_path / "d.csv", f"a,b,y\n1,2,0\n1,{cell},1\n{cell},3,1\n")
+    with pytest.raises(DataError, match=rf"2 NaN or infinite value\(s\) in the {what}; the first is at line 3, column 'b'"):
+        load_path(path)
+
+
+def test_nan_in_targets(tmp_path):
+    with pytest.raises(DataError, match=r"1 NaN or infinite value\(s\) in the targets; the first is at line 2"):
+        load_path(write(tmp_path / "d.csv", "a,y\n1,nan\n2,1.5\n"))
+    np.savez(tmp_path / "d.npz", X=np.ones((2, 2)), y=np.array([1.0, np.inf]))
+    with pytest.raises(DataError, match=r"d.npz: y: 1 NaN or infinite value\(s\) in the targets; the first is at row 1"):
+        load_path(tmp_path / "d.npz")
+
+
+def test_lengths_differ(tmp_path):
+    np.savez(tmp_path / "d.npz", X=np.ones((3, 2)), y=np.array([1, 0]))
+    with pytest.raises(DataError, match="X has 3 rows but y has 2"):
+        load_path(tmp_path / "d.npz")
+
+
+def test_bad_idx_magic_and_size(tmp_path, rng):
+    images = rng.integers(0, 256, (3, 2, 2)).astype(np.uint8)
+    (tmp_path / "bad_magic").write_bytes(b"\x01\x02\x08\x03" + idx_bytes(images)[4:])
+    (tmp_path / "labels").write_bytes(idx_bytes(np.array([0, 1, 2], dtype=np.uint8)))
+    with pytest.raises(DataError, match="not an IDX file"):
+        load_path([str(tmp_path / "bad_magic"), str(tmp_path / "labels")])
+    (tmp_path / "short").write_bytes(idx_bytes(images)[:-3])
+    with pytest.raises(DataError, match=r"IDX size mismatch: the header says shape \(3, 2, 2\)"):
+        load_path([str(tmp_path / "short"), str(tmp_path / "labels")])
+
+
+def test_truncated_gzip(tmp_path):
+    blob = gzip.compress(b"a,b\n" + b"1,2\n" * 1000)
+    (tmp_path / "d.csv.gz").write_bytes(blob[: len(blob) // 2])
+    with pytest.raises(DataError, match="truncated or corrupt gzip data"):
+        load_path(tmp_path / "d.csv.gz")
+
+
+def test_label_a_loss_cannot_take():
+    from mlp.losses import get_loss
+    with pytest.raises(ValueError, match="label 3 at row 0 is out of range"):
+        get_loss("cross_entropy").prepare_target(np.array([3, 0]), (2, 3))
+    with pytest.raises(ValueError, match=r"target 2 at row 1 is not in \[0, 1\]"):
+        get_loss("binary_cross_entropy").prepare_target(np.array([0, 2]), (2, 1))
+
+
+def test_float_labels_cannot_be_classes(tmp_path):
+    with pytest.raises(DataError, match="non-integer numbers; use data.task: regression"):
+        load_path(write(tmp_path / "d.csv", "a,y\n1,0.5\n2,1\n"), task="classification")
