@@ -8,7 +8,7 @@ it moves them into the shared vector.
 """
 import numpy as np
 
-from .layers import FLOAT_DTYPES, Layer
+from .layers import FLOAT_DTYPES, Layer, Linear
 
 
 class Sequential:
@@ -126,3 +126,23 @@ class Sequential:
     def __repr__(self):
         inner = ", ".join(repr(layer) for layer in self.layers)
         return f"Sequential([{inner}])"
+
+
+def build_mlp(input_width, hidden, n_outputs, activation="relu", dropout=0.0, init="he",
+              dtype=np.float32, rng=None, dropout_rng=None):
+    """``Linear → activation [→ Dropout]`` for each hidden width, then a ``Linear`` output layer.
+
+    ``rng`` draws the initial weights and ``dropout_rng`` the dropout masks (one stream shared by
+    every dropout layer, so saving its state saves all masks to come).
+    """
+    from .layers import Dropout, get_activation
+
+    layers = []
+    widths = [input_width, *hidden]
+    for d_in, d_out in zip(widths[:-1], widths[1:]):
+        layers.append(Linear(d_in, d_out, init=init, dtype=dtype, rng=rng))
+        layers.append(get_activation(activation))
+        if dropout > 0:
+            layers.append(Dropout(dropout, rng=dropout_rng))
+    layers.append(Linear(widths[-1], n_outputs, init=init, dtype=dtype, rng=rng))
+    return Sequential(layers)

@@ -73,6 +73,12 @@ class Splits:
     standardizer: Standardizer = None
     target_scaler: Standardizer = None
     own_test_set: bool = False
+    train_rows: np.ndarray = None
+    val_rows: np.ndarray = None
+
+    def rows(self, split):
+        """Row numbers in their source of the ``train``, ``val`` or ``test`` rows."""
+        return {"train": self.train_rows, "val": self.val_rows, "test": self.test_rows}[split]
 
     def sizes(self):
         return {"train": len(self.X_train), "validation": len(self.X_val), "test": len(self.X_test)}
@@ -154,7 +160,7 @@ def prepare(dataset, rng, validation_split=0.1, test_split=0.2, standardize=None
         n_outputs = len(dataset.class_names) if classification else y.shape[1]
     return Splits(X_train, y_train, X_val, y_val, X_test, y_test, test_rows, dataset.task,
                   dataset.class_names, dataset.feature_names, n_outputs, standardizer, target_scaler,
-                  own_test)
+                  own_test, train_rows, val_rows)
 
 
 def _to_float(X, rows, scale, dtype):

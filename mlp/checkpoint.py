@@ -1,0 +1,100 @@
+"""Model files and checkpoints: NumPy ``.npz`` archives, written atomically, read without pickle.
+
+An archive holds named arrays and one JSON string under ``"metadata"`` (format version, a SHA-256
+checksum per array, and whatever the caller adds). Writing goes to a temporary file in the same
+folder, which is flushed, fsynced and then renamed over the target with ``os.replace``: a crash at
+any moment leaves either the old file or the new one, never a mix. Reading uses
+``np.load(allow_pickle=False)`` and verifies every checksum.
+"""
+import hashlib
+import json
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from .errors import CheckpointError
+
+FORMAT_VERSION = 1
+METADATA_KEY = "metadata"
+
+
+def checksum(array):
+    array = np.ascontiguousarray(array)
+    digest = hashlib.sha256(array.tobytes())
+    digest.update(f"{array.dtype.str}{array.shape}".encode())
+    return digest.hexdigest()
+
+
+def write_archive(file, arrays, metadata):
+    """Write ``arrays`` and the JSON ``metadata`` to an open binary file (the slow part)."""
+    np.savez(file, **{METADATA_KEY: np.array(json.dumps(metadata))}, **arrays)
+
+
+def save_atomic(path, arrays, metadata):
+    """Save ``arrays`` (name → ndarray) and ``metadata`` (JSON-able) to ``path`` atomically."""
+    path = Path(path)
+    metadata = {**metadata, "format_version": FORMAT_VERSION,
+                "checksums": {key: checksum(value) for key, value in arrays.items()}}
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as file:
+            write_archive(file, arrays, metadata)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+
+
+def load_checked(path):
+    """``(arrays, metadata)`` from an archive written by :func:`save_atomic`, checksums verified."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"model file not found: {path}")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {key: archive[key] for key in archive.files}
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError) as exc:
+        raise CheckpointError(f"{path}: corrupt or not an mlp .npz file ({exc})") from None
+    if METADATA_KEY not in arrays:
+        raise CheckpointError(f"{path}: no metadata; not a file written by mlp")
+    try:
+        metadata = json.loads(str(arrays.pop(METADATA_KEY)))
+    except json.JSONDecodeError as exc:
+        raise CheckpointError(f"{path}: unreadable metadata ({exc})") from None
+    if metadata.get("format_version") != FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path}: format version {metadata.get('format_version')!r}, this mlp reads {FORMAT_VERSION}"
+        )
+    expected = metadata.get("checksums", {})
+    if set(expected) != set(arrays):
+        raise CheckpointError(f"{path}: the arrays do not match the metadata's list of arrays")
+    for key, value in arrays.items():
+        if checksum(value) != expected[key]:
+            raise CheckpointError(f"{path}: checksum mismatch for array {key!r} (the file is corrupt)")
+    return arrays, metadata
+
+
+def load_state_dict(path):
+    """The ``"<i>.<name>"`` arrays of an mlp model file or of a plain ``np.savez`` state dict."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"state dict file not found: {path}")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            keys = archive.files
+            if METADATA_KEY in keys:
+                arrays, _ = load_checked(path)
+                return arrays
+            return {key: archive[key] for key in keys}
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise CheckpointError(f"{path}: corrupt or not an .npz file ({exc})") from None

@@ -1,0 +1,385 @@
+"""The ``mlp`` command line: train, evaluate, predict, summary, gradcheck, compare.
+
+Errors a user can cause print one line to stderr and exit with status 2 (``--debug`` shows the
+traceback). A diverging run exits with status 3; an interrupted one (Ctrl-C, SIGTERM) with 130
+after saving a resumable checkpoint.
+"""
+import csv
+import io
+import signal
+import sys
+import time
+import traceback
+from pathlib import Path
+
+import click
+import numpy as np
+
+from . import __version__
+from . import config as config_module
+from .checkpoint import load_checked
+from .errors import CheckpointError, MlpError, NonFiniteError
+from .model_file import load_model
+
+EXIT_USER_ERROR = 2
+EXIT_NON_FINITE = 3
+EXIT_INTERRUPTED = 130
+RUN_FILES = ("config.yaml", "model.npz", "last.npz", "metrics.jsonl", "report.json", "report.md",
+             "learning_curves.png", "confusion_matrix.png", "predicted_vs_true.png", "residuals.png")
+
+
+class Cli(click.Group):
+    """A group that turns user errors into one line on stderr and exit status 2."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except (MlpError, ValueError) as exc:
+            self._fail(ctx, f"error: {exc}", EXIT_USER_ERROR)
+        except NonFiniteError as exc:
+            self._fail(ctx, f"error: {exc}", EXIT_NON_FINITE)
+        except OSError as exc:
+            self._fail(ctx, f"error: {exc}", EXIT_USER_ERROR)
+
+    @staticmethod
+    def _fail(ctx, message, status):
+        if "--debug" in sys.argv or (ctx.obj or {}).get("debug"):
+            traceback.print_exc()
+        click.echo(message.replace("\n", " "), err=True)
+        ctx.exit(status)
+
+
+@click.group(cls=Cli, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="mlp")
+@click.option("--debug", is_flag=True, help="Show the traceback of an error.")
+@click.pass_context
+def main(ctx, debug):
+    """Train and evaluate multi-layer perceptrons from YAML experiment configs."""
+    ctx.obj = {"debug": debug}
+
+
+# ------------------------------------------------------------------------------------------ train
+
+
+def _run_dir(config, out, overwrite):
+    if out is None:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        out = Path("runs") / f"{config['name']}-{stamp}"
+    run_dir = Path(out)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise MlpError(f"--out {run_dir}: exists and is not a directory")
+    if run_dir.is_dir() and any(run_dir.iterdir()):
+        if not overwrite:
+            raise MlpError(f"run directory {run_dir} is not empty; pass --overwrite to replace its run files, or --out elsewhere")
+        for name in RUN_FILES:
+            (run_dir / name).unlink(missing_ok=True)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return run_dir
+
+
+class _StopOnSignal:
+    """Turn SIGINT/SIGTERM into a request the trainer honours at the next batch boundary."""
+
+    def __init__(self, trainer):
+        self.trainer = trainer
+        self.previous = {}
+
+    def __enter__(self):
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            self.previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        self.trainer.stop_requested = signal.Signals(signum).name
+
+    def __exit__(self, *exc):
+        for signum, handler in self.previous.items():
+            signal.signal(signum, handler)
+
+
+@main.command()
+@click.argument("config_path", metavar="CONFIG", required=False, type=click.Path(dir_okay=False))
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override a config key (dotted path; value parsed as YAML). Repeatable.")
+@click.option("--out", type=click.Path(file_okay=False), help="Run directory (default runs/<name>-<time>).")
+@click.option("--resume", "resume_dir", type=click.Path(file_okay=False),
+              help="Continue the run in this directory from its last.npz.")
+@click.option("--overwrite", is_flag=True, help="Replace the run files of a non-empty --out directory.")
+@click.option("--quiet", is_flag=True, help="Print only the final result.")
+def train(config_path, overrides, out, resume_dir, overwrite, quiet):
+    """Train the experiment described by CONFIG (YAML); report on its held-out data."""
+    from .trainer import Interrupted, Trainer, build_experiment
+
+    if resume_dir is not None:
+        run_dir = Path(resume_dir)
+        last = run_dir / "last.npz"
+        _, meta = load_checked(last) if last.exists() else (None, None)
+        if meta is None:
+            raise CheckpointError(f"--resume {run_dir}: no last.npz checkpoint there")
+        if meta.get("finished") and (run_dir / "model.npz").exists():
+            click.echo(f"run {run_dir} already finished ({meta.get('stop_reason')}); nothing to resume")
+            return
+        config = config_module.load_config(config_path or run_dir / "config.yaml", overrides)
+    elif config_path is None:
+        raise MlpError("train needs a CONFIG file (or --resume RUN_DIR)")
+    else:
+        config = config_module.load_config(config_path, overrides)
+        run_dir = None
+    experiment = build_experiment(config)
+    for note in config_module.ignored_keys(config):
+        click.echo(f"warning: {note}", err=True)
+    if run_dir is None:
+        run_dir = _run_dir(config, out, overwrite)
+        (run_dir / "config.yaml").write_text(config_module.dump(config), encoding="utf-8")
+    trainer = Trainer(experiment, run_dir, quiet=quiet)
+    if resume_dir is not None:
+        trainer.restore(run_dir / "last.npz")
+    if not quiet:
+        sizes = experiment.splits.sizes()
+        click.echo(f"training {config['name']}: {experiment.network.num_parameters():,} parameters, "
+                   f"{sizes['train']} train / {sizes['validation']} validation / {sizes['test']} test rows "
+                   f"→ {run_dir}", err=True)
+    try:
+        with _StopOnSignal(trainer):
+            progress = trainer.run()
+    except Interrupted as exc:
+        click.echo(f"interrupted ({exc}); checkpoint saved. Resume with: mlp train --resume {run_dir}", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    finish_run(experiment, trainer, progress, run_dir)
+
+
+def finish_run(experiment, trainer, progress, run_dir):
+    """Save ``model.npz``, write the report on the test split and print the summary."""
+    from .report import build_report, read_history, write_report
+
+    model = experiment.trained_model()
+    model.save(run_dir / "model.npz")
+    splits = experiment.splits
+    outputs = model.network.predict(splits.X_test)
+    y = _original_targets(model, splits.y_test)
+    history = read_history(run_dir)
+    seen = sum(len(splits.X_train) for _ in history)
+    training = {"epochs_run": progress.epoch, "best_epoch": progress.best_epoch or progress.epoch,
+                "stop_reason": progress.stop_reason, "wall_time_seconds": progress.elapsed,
+                "samples_per_second": seen / progress.elapsed if progress.elapsed else 0.0}
+    report = build_report(model, run_dir / "model.npz", outputs, y, splits.test_rows, "test",
+                          splits.sizes(), training)
+    write_report(report, run_dir, model, history, outputs, y)
+    click.echo(summary_line(report, run_dir))
+
+
+def _original_targets(model, y):
+    if model.task == "classification" or model.target_scaler is None:
+        return y
+    return model.target_scaler.inverse(np.asarray(y, dtype=np.float64))
+
+
+def summary_line(report, where):
+    metrics, training = report["metrics"], report["training"] or {}
+    if metrics is None:
+        result = "no held-out data (test split is empty): nothing scored"
+    elif report["task"] == "classification":
+        result = f"test accuracy {metrics['accuracy']:.4f}, test loss {metrics['loss']:.4f}"
+    else:
+        r2 = metrics["r2"]
+        result = f"test RMSE {metrics['rmse']:.4g}, MAE {metrics['mae']:.4g}, R² {r2 if r2 is None else round(r2, 4)}"
+    extra = f"; best epoch {training['best_epoch']} of {training['epochs_run']}" if training else ""
+    return f"{result}{extra}; report in {where}"
+
+
+# --------------------------------------------------------------------------------------- evaluate
+
+
+def _model_path(model):
+    path = Path(model)
+    return path / "model.npz" if path.is_dir() else path
+
+
+@main.command()
+@click.argument("model", type=click.Path())
+@click.option("--data", "data", help="A built-in data set name or a data file (every row is evaluated).")
+@click.option("--split", type=click.Choice(["test", "val", "train"]), default="test", show_default=True,
+              help="Which split of the run's (or the built-in set's) data to evaluate.")
+@click.option("--out", type=click.Path(file_okay=False), help="Report folder (default: <model dir>/eval-<split>).")
+def evaluate(model, data, split, out):
+    """Write an evaluation report for MODEL (a model.npz or a run directory)."""
+    from .datasets import BUILTIN, load_path
+    from .preprocessing import prepare
+    from .report import build_report, write_report
+    from .trainer import align_labels, load_dataset, random_streams
+
+    path = _model_path(model)
+    trained = load_model(path)
+    config = trained.config
+    if data is not None and data not in BUILTIN:
+        dataset = load_path(data, config["data"]["target"], trained.task)
+        if dataset.n_features != trained.architecture["input_width"]:
+            raise MlpError(f"--data {data}: {dataset.n_features} features, the model takes {trained.architecture['input_width']}")
+        y = align_labels(dataset, trained.class_names if trained.task == "classification" else None)
+        outputs = trained.outputs(dataset.X)
+        rows, sizes, split = np.arange(len(y)), {"evaluated": len(y)}, Path(data).name
+    else:
+        data_config = dict(config["data"])
+        if data is not None:
+            data_config.update(name=data, path=None, test_path=None)
+        dataset = load_dataset(data_config)
+        splits = prepare(dataset, random_streams(config["seed"])["split"], data_config["validation_split"],
+                         data_config["test_split"], data_config["standardize"], trained.network.dtype,
+                         data_config["standardize_target"], data_config["corrupt_targets"],
+                         trained.architecture["n_outputs"])
+        X = {"test": splits.X_test, "val": splits.X_val, "train": splits.X_train}[split]
+        if X.shape[1] != trained.architecture["input_width"]:
+            raise MlpError(f"--data {data}: {X.shape[1]} features, the model takes {trained.architecture['input_width']}")
+        raw_y = {"test": splits.y_test, "val": splits.y_val, "train": splits.y_train}[split]
+        y = _original_targets(trained, raw_y) if trained.task == "regression" else raw_y
+        outputs = trained.network.predict(X)
+        rows, sizes = splits.rows(split), splits.sizes()
+    out_dir = Path(out) if out else path.parent / f"eval-{split}"
+    report = build_report(trained, path, outputs, y, rows, split, sizes)
+    write_report(report, out_dir, trained, (), outputs, y)
+    click.echo(summary_line(report, out_dir))
+
+
+# ---------------------------------------------------------------------------------------- predict
+
+
+def read_features(path, feature_names):
+    """Rows of features from a CSV (columns picked by name) or an NPZ (array ``X``)."""
+    from .datasets import check_finite, read_bytes
+
+    path = Path(path)
+    if path.suffix.lower() == ".npz":
+        if not path.is_file():
+            raise MlpError(f"input file not found: {path}")
+        with np.load(path, allow_pickle=False) as archive:
+            if "X" not in archive.files:
+                raise MlpError(f"{path}: no array 'X'")
+            X = archive["X"]
+        if X.ndim != 2 or X.shape[1] != len(feature_names):
+            raise MlpError(f"{path}: X must have shape (N, {len(feature_names)}), got {X.shape}")
+        check_finite(X.astype(np.float64), str(path), "features")
+        return X
+    rows = list(csv.reader(io.StringIO(read_bytes(path).decode("utf-8-sig"))))
+    if not rows:
+        raise MlpError(f"{path}: empty file")
+    header = [h.strip() for h in rows[0]]
+    missing = [name for name in feature_names if name not in header]
+    if missing:
+        raise MlpError(f"{path}: missing feature column {missing[0]!r} (the model needs {len(feature_names)} columns)")
+    columns = [header.index(name) for name in feature_names]
+    X = np.empty((len(rows) - 1, len(columns)))
+    for line, row in enumerate(rows[1:], start=2):
+        for k, j in enumerate(columns):
+            try:
+                X[line - 2, k] = float(row[j])
+            except (ValueError, IndexError):
+                raise MlpError(f"{path}, line {line}, column {feature_names[k]!r}: "
+                               f"{row[j] if j < len(row) else ''!r} is not a number") from None
+    check_finite(X, str(path), "features", feature_names, first_line=2)
+    return X
+
+
+@main.command()
+@click.argument("model", type=click.Path())
+@click.argument("input_path", metavar="INPUT", type=click.Path())
+@click.option("--out", type=click.Path(dir_okay=False), help="CSV file to write (default: standard output).")
+def predict(model, input_path, out):
+    """Predict for the rows of INPUT (CSV or NPZ) with MODEL; write CSV."""
+    trained = load_model(_model_path(model))
+    X = read_features(input_path, trained.feature_names)
+    outputs = trained.outputs(X)
+    predicted = trained.predict_from_outputs(outputs)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    if trained.task == "classification":
+        probabilities = trained.probabilities(outputs)
+        header = ["row", "predicted"]
+        if probabilities is not None:
+            header += [f"p_{name}" for name in trained.class_names]
+        writer.writerow(header)
+        for i, label in enumerate(predicted):
+            row = [i, trained.class_names[label]]
+            if probabilities is not None:
+                row += [f"{p:.6g}" for p in probabilities[i]]
+            writer.writerow(row)
+    else:
+        target_names = trained.config["data"]["target"] or "target"
+        width = predicted.shape[1]
+        writer.writerow(["row"] + ([f"predicted_{target_names}"] if width == 1 else [f"predicted_{k}" for k in range(width)]))
+        for i, values in enumerate(predicted):
+            writer.writerow([i] + [f"{v:.6g}" for v in values])
+    if out is None:
+        click.echo(buffer.getvalue(), nl=False)
+    else:
+        temporary = Path(out).with_name(f".{Path(out).name}.tmp")
+        temporary.write_text(buffer.getvalue())
+        temporary.replace(out)
+        click.echo(f"wrote {len(predicted)} predictions to {out}", err=True)
+
+
+# ---------------------------------------------------------------------------------------- summary
+
+
+@main.command()
+@click.argument("config_path", metavar="CONFIG", type=click.Path(dir_okay=False))
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config key.")
+def summary(config_path, overrides):
+    """Print the network of CONFIG: layers, output shapes and parameter counts."""
+    from .trainer import build_experiment
+
+    config = config_module.load_config(config_path, overrides)
+    experiment = build_experiment(config)
+    width = experiment.architecture["input_width"]
+    rows = experiment.network.summary(width)
+    lines = [f"{'#':>3}  {'layer':<24} {'output shape':<14} {'parameters':>12}",
+             f"{'':>3}  {'input':<24} {f'(N, {width})':<14} {'':>12}"]
+    for index, name, out_width, count in rows:
+        lines.append(f"{index:>3}  {name:<24} {f'(N, {out_width})':<14} {count:>12,}")
+    lines.append(f"total parameters: {experiment.network.num_parameters():,}  "
+                 f"(loss {config['loss']['name']}, {experiment.splits.task}, dtype {config['training']['dtype']})")
+    click.echo("\n".join(lines))
+
+
+# -------------------------------------------------------------------------------------- gradcheck
+
+
+@main.command()
+@click.argument("config_path", metavar="CONFIG", type=click.Path(dir_okay=False))
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config key.")
+@click.option("--rows", default=4, show_default=True, help="Training rows in the checked batch.")
+@click.option("--entries", default=50, show_default=True, help="Entries checked per parameter array (0: all).")
+@click.option("--tolerance", default=1e-6, show_default=True, help="Largest acceptable relative error.")
+def gradcheck(config_path, overrides, rows, entries, tolerance):
+    """Check CONFIG's backpropagation against finite differences (float64, its own data)."""
+    from .gradcheck import check_gradients
+    from .trainer import build_experiment
+
+    config = config_module.load_config(config_path, [*overrides, "training.dtype=float64"])
+    experiment = build_experiment(config)
+    x = experiment.splits.X_train[:rows]
+    y = experiment.targets["train"][:rows]
+    errors = check_gradients(experiment.network, experiment.loss, x, y, experiment.regularizer,
+                             entries=entries or None, rng=np.random.default_rng(config["seed"]))
+    width = max(map(len, errors))
+    for key, error in errors.items():
+        click.echo(f"{key:<{width}}  {error:.3e}  {'ok' if error < tolerance else 'FAIL'}")
+    worst = max(errors.values())
+    click.echo(f"max relative error {worst:.3e} (tolerance {tolerance:g})")
+    if worst >= tolerance:
+        sys.exit(1)
+
+
+# ---------------------------------------------------------------------------------------- compare
+
+
+@main.command()
+@click.argument("run_dirs", metavar="RUN_DIR...", nargs=-1, required=True, type=click.Path(file_okay=False))
+@click.option("--sort", help="Sort by this column (e.g. test_accuracy, test_rmse).")
+@click.option("--ascending/--descending", default=None, help="Sort order (default: best first).")
+@click.option("--format", "fmt", type=click.Choice(["table", "markdown", "csv"]), default="table", show_default=True)
+def compare(run_dirs, sort, ascending, fmt):
+    """Compare runs: the config keys that differ and their held-out metrics."""
+    from .compare import compare as compare_runs, render
+
+    columns, rows = compare_runs(run_dirs, sort, None if ascending is None else not ascending)
+    click.echo(render(columns, rows, fmt), nl=False)

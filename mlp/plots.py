@@ -1,0 +1,80 @@
+"""PNG plots for reports, drawn with matplotlib's Agg backend (no display needed)."""
+import numpy as np
+
+
+def _pyplot():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def learning_curves(history, path):
+    """Training and validation loss per epoch, and the validation metric beside them."""
+    plt = _pyplot()
+    epochs = [h["epoch"] for h in history]
+    metric = next((k for k in ("val_accuracy", "val_rmse") if k in history[0]), None)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    axes[0].plot(epochs, [h["train_loss"] for h in history], marker="o", label="train (data + penalty)")
+    if history[0]["val_loss"] is not None:
+        axes[0].plot(epochs, [h["val_loss"] for h in history], marker="o", label="validation")
+    axes[0].set(title="Loss per epoch", xlabel="epoch", ylabel="loss")
+    axes[0].legend()
+    if metric and history[0][metric] is not None:
+        axes[1].plot(epochs, [h[metric] for h in history], marker="o", color="tab:green")
+        axes[1].set(title=f"Validation {metric[4:]}", xlabel="epoch", ylabel=metric[4:])
+    else:
+        axes[1].text(0.5, 0.5, "no validation split", ha="center", va="center")
+        axes[1].set_axis_off()
+    for ax in axes:
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path.name
+
+
+def confusion(matrix, class_names, path):
+    """The confusion matrix as a heat map with counts and class names."""
+    plt = _pyplot()
+    k = len(class_names)
+    size = max(4.5, 0.6 * k + 2)
+    fig, ax = plt.subplots(figsize=(size + 1, size))
+    image = ax.imshow(matrix, cmap="Blues")
+    fig.colorbar(image, ax=ax, fraction=0.046)
+    ax.set_xticks(range(k), class_names, rotation=45 if max(map(len, class_names)) > 3 else 0, ha="right")
+    ax.set_yticks(range(k), class_names)
+    ax.set(title="Confusion matrix (held-out rows)", xlabel="predicted class", ylabel="true class")
+    threshold = matrix.max() / 2 if matrix.size else 0
+    for i in range(k):
+        for j in range(k):
+            ax.text(j, i, str(matrix[i, j]), ha="center", va="center", fontsize=8 if k > 6 else 10,
+                    color="white" if matrix[i, j] > threshold else "black")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path.name
+
+
+def regression(y_true, y_pred, out_dir):
+    """Predicted against true values, and a histogram of the residuals."""
+    plt = _pyplot()
+    y_true, y_pred = y_true.reshape(len(y_true), -1)[:, 0], y_pred.reshape(len(y_pred), -1)[:, 0]
+    fig, ax = plt.subplots(figsize=(5, 5))
+    ax.scatter(y_true, y_pred, s=12, alpha=0.7)
+    low, high = min(y_true.min(), y_pred.min()), max(y_true.max(), y_pred.max())
+    ax.plot([low, high], [low, high], color="black", lw=1, label="perfect prediction")
+    ax.set(title="Predicted vs true (held-out rows)", xlabel="true value", ylabel="predicted value")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(out_dir / "predicted_vs_true.png", dpi=100)
+    plt.close(fig)
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.hist(y_pred - y_true, bins=30, color="tab:orange", edgecolor="black")
+    ax.set(title="Residuals (predicted − true)", xlabel="residual", ylabel="rows")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(out_dir / "residuals.png", dpi=100)
+    plt.close(fig)
+    return {"predicted_vs_true": "predicted_vs_true.png", "residuals": "residuals.png"}
