@@ -273,7 +273,10 @@ class Trainer:
         batches = Minibatches(x.splits.X_train, x.targets["train"], training["batch_size"],
                               x.streams["shuffle"], training["shuffle"])
         patience = training["early_stopping"]["patience"] if self.has_validation else None
-        with open(self.run_dir / "metrics.jsonl", "a", encoding="utf-8") as metrics:
+        # Overflow is detected below and reported as a non-finite loss; NumPy's warnings would only
+        # repeat it, out of order.
+        with open(self.run_dir / "metrics.jsonl", "a", encoding="utf-8") as metrics, \
+                np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
             while p.epoch < epochs and not p.finished:
                 started = time.perf_counter()
                 if p.batch == 0:

@@ -1,0 +1,334 @@
+"""The command line end to end: train, resume, checkpoints, errors, evaluate, predict, summary, gradcheck."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+import mlp
+from mlp import checkpoint
+from mlp.trainer import Trainer
+from helpers import npz_arrays, run, write_config
+
+DIGITS = """
+seed: 3
+data: {name: digits, validation_split: 0.2, test_split: 0.2}
+model: {hidden: [32], activation: relu, dropout: 0.2}
+loss: {name: cross_entropy}
+regularization: {name: l2, lambda: 1.0e-4}
+optimizer:
+  name: adam
+  lr: 0.005
+  schedule: {name: cosine, warmup_epochs: 1}
+training: {epochs: 6, batch_size: 32}
+"""
+
+
+@pytest.fixture
+def digits_config(tmp_path):
+    return write_config(tmp_path / "digits.yaml", DIGITS)
+
+
+def metrics_lines(run_dir):
+    lines = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    for line in lines:
+        line.pop("seconds")
+    return lines
+
+
+def test_train_writes_a_complete_run_directory(digits_config, tmp_path):
+    out = tmp_path / "run"
+    result = run("train", digits_config, "--out", out)
+    assert result.exit_code == 0, result.output
+    assert "test accuracy" in result.stdout and str(out) in result.stdout
+    for name in ("config.yaml", "model.npz", "last.npz", "metrics.jsonl", "report.json", "report.md"):
+        assert (out / name).is_file(), name
+    lines = metrics_lines(out)
+    assert [line["epoch"] for line in lines] == [1, 2, 3, 4, 5, 6]
+    assert set(lines[0]) == {"epoch", "train_loss", "data_loss", "penalty", "val_loss", "val_accuracy", "lr"}
+    assert lines[0]["penalty"] > 0 and lines[0]["train_loss"] == pytest.approx(lines[0]["data_loss"] + lines[0]["penalty"])
+    arrays = npz_arrays(out / "model.npz")  # loads without pickle
+    assert {"0.W", "0.b", "3.W", "3.b", "metadata"} == set(arrays)
+    meta = json.loads(str(arrays["metadata"]))
+    assert meta["class_names"] == [str(k) for k in range(10)] and meta["format_version"] == 1
+    assert set(meta["checksums"]) == {"0.W", "0.b", "3.W", "3.b"}
+    # non-terminal output: one line per epoch, no carriage returns
+    assert "\r" not in result.stderr and result.stderr.count("epoch ") == 6
+
+
+def test_quiet_prints_only_the_result(digits_config, tmp_path):
+    result = run("train", digits_config, "--out", tmp_path / "q", "--quiet")
+    assert result.exit_code == 0
+    assert result.stderr == "" and result.stdout.count("\n") == 1
+
+
+def test_same_seed_gives_bit_identical_weights_and_config_reproduces(digits_config, tmp_path):
+    assert run("train", digits_config, "--out", tmp_path / "a", "--set", "training.epochs=3").exit_code == 0
+    assert run("train", tmp_path / "a" / "config.yaml", "--out", tmp_path / "b").exit_code == 0
+    first, second = npz_arrays(tmp_path / "a" / "model.npz"), npz_arrays(tmp_path / "b" / "model.npz")
+    for key in ("0.W", "0.b", "3.W", "3.b"):
+        np.testing.assert_array_equal(first[key], second[key])
+    assert metrics_lines(tmp_path / "a") == metrics_lines(tmp_path / "b")
+    assert len(metrics_lines(tmp_path / "a")) == 3  # the --set override was applied and saved
+
+
+def test_resume_after_interrupt_equals_uninterrupted(digits_config, tmp_path, monkeypatch):
+    full = tmp_path / "full"
+    assert run("train", digits_config, "--out", full).exit_code == 0
+    original = Trainer._end_of_epoch
+
+    def stop_after_third(self, seconds):
+        record = original(self, seconds)
+        if record["epoch"] == 3:
+            self.stop_requested = "SIGINT"  # honoured after the first batch of epoch 4
+        return record
+    monkeypatch.setattr(Trainer, "_end_of_epoch", stop_after_third)
+    part = tmp_path / "part"
+    result = run("train", digits_config, "--out", part)
+    assert result.exit_code == 130 and "Resume with: mlp train --resume" in result.stderr
+    assert len(metrics_lines(part)) == 3 and not (part / "model.npz").exists()
+    monkeypatch.setattr(Trainer, "_end_of_epoch", original)
+    result = run("train", "--resume", part)
+    assert result.exit_code == 0, result.output
+    for key, value in npz_arrays(full / "model.npz").items():
+        if key != "metadata":
+            np.testing.assert_array_equal(npz_arrays(part / "model.npz")[key], value)
+    assert metrics_lines(part) == metrics_lines(full)
+    again = run("train", "--resume", part)
+    assert again.exit_code == 0 and "already finished" in again.stdout
+
+
+def test_sigint_to_a_real_process_saves_a_resumable_checkpoint(tmp_path):
+    config = write_config(tmp_path / "long.yaml", DIGITS.replace("epochs: 6", "epochs: 400")
+                          .replace("training: {", "training: {early_stopping: {patience: null}, "))
+    out = tmp_path / "run"
+    process = subprocess.Popen([sys.executable, "-m", "mlp", "train", str(config), "--out", str(out)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        metrics = out / "metrics.jsonl"
+        if metrics.exists() and metrics.read_text().count("\n") >= 2:
+            break
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr and "checkpoint saved" in stderr
+    arrays, meta = checkpoint.load_checked(out / "last.npz")
+    assert meta["epoch"] >= 2 and not meta["finished"]
+    result = run("train", "--resume", out, "--set", "training.epochs=" + str(meta["epoch"] + 1))
+    assert result.exit_code == 0, result.output
+    assert (out / "model.npz").exists()
+
+
+def test_resume_with_a_structurally_different_config_is_refused(digits_config, tmp_path):
+    out = tmp_path / "run"
+    assert run("train", digits_config, "--out", out, "--set", "training.epochs=1").exit_code == 0
+    state = checkpoint.load_checked(out / "last.npz")[1]
+    assert state["finished"]
+    (out / "model.npz").unlink()
+    result = run("train", digits_config, "--resume", out, "--set", "model.hidden=[16]")
+    assert result.exit_code == 2 and "refusing to resume" in result.stderr
+
+
+def test_atomic_write_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+    path = tmp_path / "last.npz"
+    checkpoint.save_atomic(path, {"a": np.arange(3.0)}, {"epoch": 1})
+
+    def failing_writer(file, arrays, metadata):
+        file.write(b"PK\x03\x04 half a zip archive")
+        raise OSError("disk full")
+    monkeypatch.setattr(checkpoint, "write_archive", failing_writer)
+    with pytest.raises(OSError, match="disk full"):
+        checkpoint.save_atomic(path, {"a": np.zeros(3)}, {"epoch": 2})
+    arrays, meta = checkpoint.load_checked(path)
+    np.testing.assert_array_equal(arrays["a"], [0.0, 1.0, 2.0])
+    assert meta["epoch"] == 1
+    assert os.listdir(tmp_path) == ["last.npz"]  # no temporary file left behind
+
+
+def test_corrupt_checkpoint_is_a_clear_error(digits_config, tmp_path):
+    out = tmp_path / "run"
+    assert run("train", digits_config, "--out", out, "--set", "training.epochs=1").exit_code == 0
+    blob = bytearray((out / "model.npz").read_bytes())
+    blob[len(blob) // 2] ^= 0xFF
+    (out / "model.npz").write_bytes(bytes(blob))
+    result = run("evaluate", out)
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "model.npz" in result.stderr and ("corrupt" in result.stderr or "checksum" in result.stderr)
+
+
+def test_non_finite_loss_stops_with_its_own_status(tmp_path):
+    config = write_config(tmp_path / "boom.yaml", """
+        data: {name: diabetes, standardize: false, standardize_target: false}
+        model: {hidden: [8]}
+        loss: {name: squared}
+        optimizer: {name: sgd, lr: 1.0e+3}
+        training: {epochs: 5, batch_size: 16}
+    """)
+    out = tmp_path / "run"
+    result = run("train", config, "--out", out)
+    assert result.exit_code == 3, result.output
+    assert "non-finite" in result.stderr and "epoch 1, batch" in result.stderr
+    if (out / "last.npz").exists():
+        arrays, _ = checkpoint.load_checked(out / "last.npz")
+        assert all(np.all(np.isfinite(a)) for a in arrays.values() if a.dtype.kind == "f")
+
+
+@pytest.mark.parametrize("text,message", [
+    ("data: {name: iris}\noptimzer: {lr: 0.1}\n", "unknown key 'optimzer' (did you mean 'optimizer'?)"),
+    ("data: {name: iris}\ntraining: {epochs: ten}\n", "training.epochs: must be a number, got 'ten'"),
+    ("data: {name: iris}\noptimizer: {lr: 0}\n", "optimizer.lr: must be > 0, got 0"),
+    ("data: {name: iris}\nmodel: {dropout: 1.0}\n", "model.dropout: must be >= 0 and < 1, got 1.0"),
+    ("data: {name: iris}\nmodel: {hidden: [4, 0]}\n", "model.hidden[1]: must be an integer >= 1, got 0"),
+    ("data: {name: iris}\nloss: {name: huber, delta: 0}\n", "loss.delta: must be > 0, got 0"),
+    ("data: {name: iris}\nmodel: {activation: relu6}\n", "model.activation: unknown name"),
+    ("data: {name: iris}\ndata: {name: wine}\n", "duplicate key 'data' (lines 1 and 2)"),
+    ("data: {name: diabetes}\nloss: {name: cross_entropy}\n", "loss.name: cross_entropy needs class labels"),
+    ("data: {name: iris}\nloss: {name: squared}\n", "set loss.target_encoding"),
+    ("data: {name: iris}\nloss: {name: binary_cross_entropy}\n", "needs exactly 2 classes, the data has 3"),
+    ("data: {name: irsi}\n", "data.name: unknown name (did you mean 'iris'?)"),
+    ("model: {hidden: [4]}\n", "give exactly one of data.name"),
+    ("data: {name: iris}\nmodel: [1, 2\n", "not valid YAML"),
+])
+def test_config_errors_are_one_clear_line(tmp_path, text, message):
+    config = write_config(tmp_path / "bad.yaml", text)
+    result = run("train", config, "--out", tmp_path / "run")
+    assert result.exit_code == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.output and result.stderr.count("\n") == 1
+    assert not (tmp_path / "run").exists()  # nothing written before validation passed
+
+
+def test_numbers_like_1e_minus_3_are_numbers(tmp_path):
+    config = write_config(tmp_path / "c.yaml", "data: {name: iris}\noptimizer: {lr: 1e-3}\ntraining: {epochs: 1}\n")
+    out = tmp_path / "run"
+    assert run("train", config, "--out", out, "--quiet").exit_code == 0
+    assert "lr: 0.001" in (out / "config.yaml").read_text()
+
+
+def test_set_overrides(tmp_path, digits_config):
+    out = tmp_path / "run"
+    result = run("train", digits_config, "--out", out, "--set", "training.epochs=2", "--set", "model.hidden=[8, 8]",
+                 "--set", "optimizer.lr=1e-2")
+    assert result.exit_code == 0
+    saved = (out / "config.yaml").read_text()
+    assert "hidden: [8, 8]" in saved and "lr: 0.01" in saved and "epochs: 2" in saved
+    result = run("train", digits_config, "--out", tmp_path / "x", "--set", "training.epoch=2")
+    assert result.exit_code == 2 and "no such config key 'training.epoch' (did you mean 'training.epochs'?)" in result.stderr
+
+
+def test_existing_run_directory_is_not_overwritten(digits_config, tmp_path):
+    out = tmp_path / "run"
+    assert run("train", digits_config, "--out", out, "--set", "training.epochs=1").exit_code == 0
+    result = run("train", digits_config, "--out", out, "--set", "training.epochs=1")
+    assert result.exit_code == 2 and "--overwrite" in result.stderr
+    assert run("train", digits_config, "--out", out, "--set", "training.epochs=1", "--overwrite").exit_code == 0
+
+
+def test_validation_and_test_splits_of_zero(tmp_path):
+    config = write_config(tmp_path / "c.yaml", """
+        data: {name: iris, validation_split: 0, test_split: 0}
+        model: {hidden: [4]}
+        optimizer: {name: adam, lr: 0.01}
+        training: {epochs: 3, early_stopping: {patience: 1}}
+    """)
+    out = tmp_path / "run"
+    result = run("train", config, "--out", out)
+    assert result.exit_code == 0, result.output
+    assert "no held-out data" in result.stdout
+    report = json.loads((out / "report.json").read_text())
+    assert report["held_out"] is False and report["metrics"] is None
+    assert "No held-out data" in (out / "report.md").read_text()
+    assert len(metrics_lines(out)) == 3  # no early stopping without validation data
+    last = checkpoint.load_checked(out / "last.npz")[0]
+    for key, value in npz_arrays(out / "model.npz").items():  # the final model is the last one
+        if key != "metadata":
+            np.testing.assert_array_equal(last[f"model.{key}"], value)
+
+
+def test_best_model_is_kept(digits_config, tmp_path):
+    out = tmp_path / "run"
+    assert run("train", digits_config, "--out", out).exit_code == 0
+    lines = metrics_lines(out)
+    best = min(lines, key=lambda line: line["val_loss"])
+    report = json.loads((out / "report.json").read_text())
+    assert report["training"]["best_epoch"] == best["epoch"]
+    model = mlp.model_file.load_model(out / "model.npz")
+    last = checkpoint.load_checked(out / "last.npz")[0]
+    np.testing.assert_array_equal(model.network.state_dict()["0.W"], last["best.0.W"])
+
+
+def test_init_from(tmp_path, digits_config):
+    out = tmp_path / "run"
+    assert run("train", digits_config, "--out", out, "--set", "training.epochs=1").exit_code == 0
+    start = run("train", digits_config, "--out", tmp_path / "b", "--set", "training.epochs=1",
+                "--set", f"model.init_from={out / 'model.npz'}")
+    assert start.exit_code == 0
+    np.savez(tmp_path / "wrong.npz", **{"0.W": np.zeros((3, 3)), "0.b": np.zeros(3)})
+    bad = run("train", digits_config, "--out", tmp_path / "c", "--set", f"model.init_from={tmp_path / 'wrong.npz'}")
+    assert bad.exit_code == 2 and "model.init_from" in bad.stderr
+
+
+def test_evaluate_predict_summary_gradcheck(digits_config, tmp_path):
+    out = tmp_path / "run"
+    assert run("train", digits_config, "--out", out, "--set", "training.epochs=2").exit_code == 0
+    result = run("evaluate", out, "--split", "val", "--out", tmp_path / "ev")
+    assert result.exit_code == 0 and "test accuracy" in result.stdout
+    report = json.loads((tmp_path / "ev" / "report.json").read_text())
+    assert report["split"] == "val" and report["data"]["rows_evaluated"] == report["data"]["sizes"]["validation"]
+    own = json.loads((out / "report.json").read_text())
+    again = run("evaluate", out / "model.npz", "--out", tmp_path / "ev2")
+    assert again.exit_code == 0
+    assert json.loads((tmp_path / "ev2" / "report.json").read_text())["metrics"] == own["metrics"]
+
+    X = np.random.default_rng(0).uniform(0, 16, (5, 64))
+    np.savez(tmp_path / "rows.npz", X=X)
+    result = run("predict", out, tmp_path / "rows.npz", "--out", tmp_path / "pred.csv")
+    assert result.exit_code == 0
+    lines = (tmp_path / "pred.csv").read_text().splitlines()
+    assert lines[0].split(",")[:3] == ["row", "predicted", "p_0"] and len(lines) == 6
+    probabilities = np.array([[float(v) for v in line.split(",")[2:]] for line in lines[1:]])
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1, atol=1e-5)
+
+    result = run("summary", digits_config)
+    assert result.exit_code == 0
+    assert "Linear(64 → 32)" in result.stdout and "total parameters: 2,410" in result.stdout
+
+    result = run("gradcheck", digits_config, "--entries", "20")
+    assert result.exit_code == 0, result.output
+    assert "max relative error" in result.stdout and "0.W" in result.stdout
+
+
+def test_gradcheck_fails_on_a_wrong_gradient(digits_config, monkeypatch):
+    from mlp import layers
+    original = layers.Linear.backward
+
+    def broken(self, g, input_grad=True):
+        out = original(self, g, input_grad)
+        self.grads["b"] *= 1.5
+        return out
+    monkeypatch.setattr(layers.Linear, "backward", broken)
+    result = run("gradcheck", digits_config, "--entries", "10")
+    assert result.exit_code == 1 and "FAIL" in result.stdout
+
+
+def test_version_help_and_python_m():
+    assert mlp.__version__ in run("--version").stdout
+    help_text = run("--help").stdout
+    for command in ("train", "evaluate", "predict", "summary", "gradcheck", "compare"):
+        assert command in help_text
+    assert "--resume" in run("train", "--help").stdout
+    result = subprocess.run([sys.executable, "-m", "mlp", "--version"], capture_output=True, text=True)
+    assert result.returncode == 0 and mlp.__version__ in result.stdout
+
+
+def test_missing_files_exit_2(tmp_path):
+    for args in (("train", tmp_path / "nope.yaml"), ("evaluate", tmp_path / "nope.npz"),
+                 ("predict", tmp_path / "nope.npz", tmp_path / "x.csv")):
+        result = run(*args)
+        assert result.exit_code == 2 and "not found" in result.stderr and "Traceback" not in result.output
