@@ -303,7 +303,9 @@ def predict(model, input_path, out):
                 row += [f"{p:.6g}" for p in probabilities[i]]
             writer.writerow(row)
     else:
-        target_names = trained.config["data"]["target"] or "target"
+        from .datasets import BUILTIN
+        data = trained.config["data"]
+        target_names = data["target"] or BUILTIN.get(data["name"], {}).get("target", "target")
         width = predicted.shape[1]
         writer.writerow(["row"] + ([f"predicted_{target_names}"] if width == 1 else [f"predicted_{k}" for k in range(width)]))
         for i, values in enumerate(predicted):
