@@ -5,6 +5,7 @@ traceback). A diverging run exits with status 3; an interrupted one (Ctrl-C, SIG
 after saving a resumable checkpoint.
 """
 import csv
+import fcntl
 import io
 import signal
 import sys
@@ -68,13 +69,14 @@ def _run_dir(config, out, overwrite):
     run_dir = Path(out)
     if run_dir.exists() and not run_dir.is_dir():
         raise MlpError(f"--out {run_dir}: exists and is not a directory")
-    if run_dir.is_dir() and any(run_dir.iterdir()):
+    if run_dir.is_dir() and any(p.name != ".lock" for p in run_dir.iterdir()):
         if not overwrite:
             raise MlpError(f"run directory {run_dir} is not empty; pass --overwrite to replace its run files, or --out elsewhere")
-        for name in RUN_FILES:
-            (run_dir / name).unlink(missing_ok=True)
     run_dir.mkdir(parents=True, exist_ok=True)
-    return run_dir
+    lock = _lock(run_dir)
+    for name in RUN_FILES:
+        (run_dir / name).unlink(missing_ok=True)
+    return run_dir, lock
 
 
 class _StopOnSignal:
@@ -108,7 +110,7 @@ class _StopOnSignal:
 @click.option("--quiet", is_flag=True, help="Print only the final result.")
 def train(config_path, overrides, out, resume_dir, overwrite, quiet):
     """Train the experiment described by CONFIG (YAML); report on its held-out data."""
-    from .trainer import Interrupted, Trainer, build_experiment
+    from .trainer import build_experiment
 
     if resume_dir is not None:
         run_dir = Path(resume_dir)
@@ -129,10 +131,22 @@ def train(config_path, overrides, out, resume_dir, overwrite, quiet):
     for note in config_module.ignored_keys(config):
         click.echo(f"warning: {note}", err=True)
     if run_dir is None:
-        run_dir = _run_dir(config, out, overwrite)
+        run_dir, lock = _run_dir(config, out, overwrite)
         (run_dir / "config.yaml").write_text(config_module.dump(config), encoding="utf-8")
+    else:
+        lock = _lock(run_dir)
+    try:
+        _train_locked(experiment, run_dir, resume_dir is not None, quiet)
+    finally:
+        lock.close()
+
+
+def _train_locked(experiment, run_dir, resume, quiet):
+    from .trainer import Interrupted, Trainer
+
+    config = experiment.config
     trainer = Trainer(experiment, run_dir, quiet=quiet)
-    if resume_dir is not None:
+    if resume:
         trainer.restore(run_dir / "last.npz")
     if not quiet:
         sizes = experiment.splits.sizes()
@@ -146,6 +160,17 @@ def train(config_path, overrides, out, resume_dir, overwrite, quiet):
         click.echo(f"interrupted ({exc}); checkpoint saved. Resume with: mlp train --resume {run_dir}", err=True)
         sys.exit(EXIT_INTERRUPTED)
     finish_run(experiment, trainer, progress, run_dir)
+
+
+def _lock(run_dir):
+    """Hold an exclusive lock on the run directory: two trainings must never share one."""
+    handle = open(run_dir / ".lock", "w")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise MlpError(f"run directory {run_dir} is in use by another mlp train process") from None
+    return handle
 
 
 def finish_run(experiment, trainer, progress, run_dir):

@@ -332,3 +332,13 @@ def test_missing_files_exit_2(tmp_path):
                  ("predict", tmp_path / "nope.npz", tmp_path / "x.csv")):
         result = run(*args)
         assert result.exit_code == 2 and "not found" in result.stderr and "Traceback" not in result.output
+
+
+def test_a_run_directory_in_use_is_refused(digits_config, tmp_path):
+    from mlp.cli import _lock
+    out = tmp_path / "run"
+    out.mkdir()
+    held = _lock(out)
+    result = run("train", digits_config, "--out", out, "--overwrite")
+    held.close()
+    assert result.exit_code == 2 and "in use by another mlp train process" in result.stderr

@@ -1,0 +1,280 @@
+"""Epoch time of mlp against PyTorch, scikit-learn and the GEMMs alone, side by side in one process.
+
+    python scripts/bench.py [--rounds 5] [--workloads W1,W2,W3] [--json out.json] [--profile]
+
+Each workload trains one epoch of MNIST (60000 × 784, float32, ReLU, cross-entropy):
+W1 784-16-16-10 batch 32 plain SGD; W2 784-256-256-10 batch 128 SGD momentum 0.9;
+W3 784-1024-1024-10 batch 256 SGD momentum 0.9. mlp runs through the trainer's own epoch loop
+(minibatches, forward, loss, backward, optimizer). All contenders use 2 BLAS threads; after a
+warm-up they run in interleaved rounds (A B C D A B C D …). Reported: median epoch time, min–max,
+the ratio to PyTorch taken pair by pair within each round (median), GFLOP/s of the epoch's matrix
+products, and the peak resident memory seen while the contender ran. A contender that is not
+installed is reported as absent. ``--profile`` prints where mlp's epoch time goes instead.
+"""
+import argparse
+import cProfile
+import json
+import platform
+import pstats
+import statistics
+import tempfile
+import threading
+import time
+import warnings
+
+import numpy as np
+
+WORKLOADS = {
+    "W1": {"hidden": [16, 16], "batch": 32, "momentum": 0.0, "lr": 0.05},
+    "W2": {"hidden": [256, 256], "batch": 128, "momentum": 0.9, "lr": 0.05},
+    "W3": {"hidden": [1024, 1024], "batch": 256, "momentum": 0.9, "lr": 0.05},
+}
+
+
+class PeakMemory:
+    """Peak resident set size (MB) of this process while the block runs, sampled every ms."""
+
+    def __enter__(self):
+        self.peak = self._rss()
+        self._running = True
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    @staticmethod
+    def _rss():
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * 4096 / 2**20
+
+    def _sample(self):
+        while self._running:
+            self.peak = max(self.peak, self._rss())
+            time.sleep(0.001)
+
+    def __exit__(self, *exc):
+        self._running = False
+        self._thread.join()
+        self.peak = max(self.peak, self._rss())
+
+
+def epoch_flops(n, sizes):
+    """Multiply-adds ×2 of an epoch: forward, ∇W, and ∇h for every layer but the first."""
+    pairs = list(zip(sizes[:-1], sizes[1:]))
+    products = sum(3 * a * b for a, b in pairs) - pairs[0][0] * pairs[0][1]
+    return 2.0 * n * products
+
+
+# ----------------------------------------------------------------------------- contenders
+
+
+def mlp_contender(spec, run_dir):
+    from mlp.config import resolve
+    from mlp.trainer import Trainer, build_experiment
+    from mlp.batching import Minibatches
+
+    config = resolve({
+        "data": {"name": "mnist", "validation_split": 0.0},
+        "model": {"hidden": spec["hidden"], "activation": "relu"},
+        "loss": {"name": "cross_entropy"},
+        "optimizer": {"name": "sgd", "lr": spec["lr"], "momentum": spec["momentum"]},
+        "training": {"epochs": 1000, "batch_size": spec["batch"]},
+    })
+    experiment = build_experiment(config)
+    trainer = Trainer(experiment, run_dir, quiet=True)
+    batches = Minibatches(experiment.splits.X_train, experiment.targets["train"], spec["batch"],
+                          experiment.streams["shuffle"], True)
+
+    def epoch():
+        trainer.progress.order = batches.draw_order()
+        trainer.progress.batch = 0
+        trainer._epoch(batches)
+    return epoch, experiment
+
+
+def torch_contender(spec, X, y):
+    import torch
+
+    torch.set_num_threads(2)
+    sizes = [784, *spec["hidden"], 10]
+    layers = []
+    for a, b in zip(sizes[:-1], sizes[1:]):
+        layers += [torch.nn.Linear(a, b), torch.nn.ReLU()]
+    model = torch.nn.Sequential(*layers[:-1])
+    optimizer = torch.optim.SGD(model.parameters(), lr=spec["lr"], momentum=spec["momentum"])
+    loss_fn = torch.nn.CrossEntropyLoss()
+    Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
+    batch = spec["batch"]
+
+    def epoch():
+        order = torch.randperm(len(Xt))
+        for start in range(0, len(Xt), batch):
+            rows = order[start:start + batch]
+            optimizer.zero_grad()
+            loss = loss_fn(model(Xt[rows]), yt[rows])
+            loss.backward()
+            optimizer.step()
+    return epoch
+
+
+def sklearn_contender(spec, X, y):
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.neural_network import MLPClassifier
+
+    def epoch():
+        model = MLPClassifier(hidden_layer_sizes=spec["hidden"], solver="sgd", batch_size=spec["batch"],
+                              learning_rate_init=spec["lr"], momentum=spec["momentum"],
+                              nesterovs_momentum=False, alpha=0.0, max_iter=1, shuffle=True, random_state=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            model.fit(X, y)
+    return epoch
+
+
+def gemm_contender(spec, X):
+    sizes = [784, *spec["hidden"], 10]
+    batch = spec["batch"]
+    rng = np.random.default_rng(0)
+    Ws = [rng.standard_normal((b, a)).astype(np.float32) for a, b in zip(sizes[:-1], sizes[1:])]
+    hs = [np.empty((batch, s), np.float32) for s in sizes]
+    gWs = [np.empty_like(W) for W in Ws]
+
+    def epoch():
+        for start in range(0, len(X), batch):
+            h = X[start:start + batch]
+            n = len(h)
+            acts = [h]
+            for k, W in enumerate(Ws):
+                acts.append(np.matmul(acts[-1], W.T, out=hs[k + 1][:n]))
+            g = acts[-1]
+            for k in range(len(Ws) - 1, -1, -1):
+                np.matmul(g.T, acts[k], out=gWs[k])
+                if k > 0:
+                    g = np.matmul(g, Ws[k], out=hs[k][:n])
+    return epoch
+
+
+# ----------------------------------------------------------------------------- main
+
+
+def available(module):
+    try:
+        __import__(module)
+        return True
+    except ImportError:
+        return False
+
+
+def profile_mlp(spec, run_dir):
+    epoch, _ = mlp_contender(spec, run_dir)
+    epoch()
+    profiler = cProfile.Profile()
+    profiler.enable()
+    started = time.perf_counter()
+    epoch()
+    total = time.perf_counter() - started
+    profiler.disable()
+    stats = pstats.Stats(profiler).stats
+    groups = {"GEMM (Linear forward/backward)": ("layers.py", ("forward", "backward"), "Linear"),
+              "elementwise (activations)": ("layers.py", None, None),
+              "loss (softmax + cross-entropy)": ("losses.py", None, None),
+              "optimizer step": ("optim.py", None, None),
+              "batching (gather)": ("batching.py", None, None)}
+    spent = {name: 0.0 for name in groups}
+    for (filename, line, function), (_, _, tottime, _, _) in stats.items():
+        if filename.endswith("layers.py"):
+            with open(filename) as f:
+                source = f.readlines()
+            owner = next((s for s in reversed(source[:line]) if s.startswith("class ")), "")
+            key = "GEMM (Linear forward/backward)" if "Linear" in owner else "elementwise (activations)"
+            spent[key] += tottime
+        else:
+            for name, (suffix, _, _) in groups.items():
+                if filename.endswith(suffix) and suffix != "layers.py":
+                    spent[name] += tottime
+    profiled = sum(v for v in stats.values() for v in [v[2]])
+    spent["Python (trainer loop, Sequential, rest)"] = max(profiled - sum(spent.values()), 0.0)
+    return total, spent, profiled
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--workloads", default="W1,W2,W3")
+    parser.add_argument("--json", help="also write the results to this JSON file")
+    parser.add_argument("--profile", action="store_true", help="where mlp's epoch time goes")
+    args = parser.parse_args()
+
+    from threadpoolctl import threadpool_limits
+    from mlp.datasets import load_builtin
+
+    names = [w.strip() for w in args.workloads.split(",")]
+    with threadpool_limits(2), tempfile.TemporaryDirectory() as run_dir:
+        if args.profile:
+            for name in names:
+                total, spent, profiled = profile_mlp(WORKLOADS[name], run_dir)
+                print(f"\n{name}: one epoch {total:.3f} s (under cProfile {profiled:.3f} s)")
+                for part, seconds in sorted(spent.items(), key=lambda kv: -kv[1]):
+                    print(f"  {part:<42} {seconds:7.3f} s  {100 * seconds / profiled:5.1f}%")
+            return
+        data = load_builtin("mnist")
+        X = (data.X.astype(np.float32) / 255).astype(np.float32)
+        y = data.y.astype(np.int64)
+        results = {}
+        for name in names:
+            spec = WORKLOADS[name]
+            contenders = {"mlp": mlp_contender(spec, run_dir)[0]}
+            contenders["pytorch"] = torch_contender(spec, X, y) if available("torch") else None
+            contenders["scikit-learn"] = sklearn_contender(spec, X, y) if available("sklearn") else None
+            contenders["GEMMs alone"] = gemm_contender(spec, X)
+            times = {k: [] for k in contenders}
+            peaks = {k: 0.0 for k in contenders}
+            for k, epoch in contenders.items():
+                if epoch is not None:
+                    epoch()  # warm-up
+            for _ in range(args.rounds):
+                for k, epoch in contenders.items():
+                    if epoch is None:
+                        continue
+                    with PeakMemory() as memory:
+                        started = time.perf_counter()
+                        epoch()
+                        times[k].append(time.perf_counter() - started)
+                    peaks[k] = max(peaks[k], memory.peak)
+            flops = epoch_flops(len(X), [784, *spec["hidden"], 10])
+            rows = {}
+            for k in contenders:
+                if not times[k]:
+                    rows[k] = None
+                    continue
+                ratio = None
+                if times["pytorch"]:
+                    ratio = statistics.median(a / b for a, b in zip(times[k], times["pytorch"]))
+                median = statistics.median(times[k])
+                rows[k] = {"median_s": median, "min_s": min(times[k]), "max_s": max(times[k]),
+                           "ratio_to_pytorch": ratio, "gflops": flops / median / 1e9, "peak_rss_mb": peaks[k],
+                           "times_s": times[k]}
+            results[name] = rows
+            print_table(name, spec, rows)
+    meta = {"date": time.strftime("%Y-%m-%d"), "machine": platform.processor() or platform.machine(),
+            "rounds": args.rounds, "numpy": np.__version__}
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"meta": meta, "results": results}, f, indent=2)
+
+
+def print_table(name, spec, rows):
+    sizes = "-".join(map(str, [784, *spec["hidden"], 10]))
+    print(f"\n{name}: {sizes}, batch {spec['batch']}, SGD momentum {spec['momentum']}\n")
+    print("| contender | median epoch (s) | min–max (s) | ratio to PyTorch | GFLOP/s | peak RSS (MB) |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for k, row in rows.items():
+        if row is None:
+            print(f"| {k} | absent (not installed) | | | | |")
+            continue
+        ratio = "–" if row["ratio_to_pytorch"] is None else f"{row['ratio_to_pytorch']:.2f}"
+        print(f"| {k} | {row['median_s']:.3f} | {row['min_s']:.3f}–{row['max_s']:.3f} | {ratio} | "
+              f"{row['gflops']:.1f} | {row['peak_rss_mb']:.0f} |")
+
+
+if __name__ == "__main__":
+    main()
