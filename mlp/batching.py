@@ -2,7 +2,7 @@
 
 Each epoch draws a fresh permutation of the N rows from the run's shuffle generator; batch ``i`` is
 rows ``order[i·B : (i+1)·B]`` (the last, partial batch is kept). The rows of a batch are gathered with
-one ``np.take`` into a buffer reused across batches, so no per-epoch copy of the training set is held
+one ``np.take`` into a buffer reused across batches (targets, being small, by plain indexing), so no per-epoch copy of the training set is held
 (the memory budget is the training set plus a batch). Without shuffling, batches are plain slices.
 Same generator state → same order; ``order`` can be saved and passed back to resume mid-epoch.
 """
@@ -20,7 +20,6 @@ class Minibatches:
         self.shuffle = shuffle
         if shuffle:
             self._x = np.empty((self.batch_size,) + X.shape[1:], dtype=X.dtype)
-            self._y = np.empty((self.batch_size,) + y.shape[1:], dtype=y.dtype)
 
     def __len__(self):
         return -(-self.n // self.batch_size)
@@ -40,5 +39,4 @@ class Minibatches:
                 rows = order[lo:hi]
                 count = hi - lo
                 x = np.take(self.X, rows, axis=0, out=self._x[:count], mode="clip")
-                y = np.take(self.y, rows, axis=0, out=self._y[:count], mode="clip")
-                yield index, x, y
+                yield index, x, self.y[rows]

@@ -117,28 +117,36 @@ class Linear(Layer):
         self._h = None
 
     def forward(self, x, training=True):
-        h = _as_batch(x, "Linear.forward")
-        if h.shape[1] != self.in_features:
-            raise ValueError(
-                f"Linear.forward: expected {self.in_features} input features, got shape {h.shape}"
-            )
-        if h.dtype != self.dtype:
-            h = h.astype(self.dtype)
+        h = x
+        if type(h) is not np.ndarray or h.ndim != 2 or h.dtype != self.dtype or h.shape[1] != self.in_features:
+            h = self._checked_input(x)
         a = np.matmul(h, self.params["W"].T)
         a += self.params["b"]
         self._h = h if training else None
         return a
 
-    def backward(self, g, input_grad=True):
-        h = self._cached(self._h)
-        g = np.asarray(g, dtype=self.dtype)
-        if g.shape != (h.shape[0], self.out_features):
+    def _checked_input(self, x):
+        h = _as_batch(x, "Linear.forward")
+        if h.shape[1] != self.in_features:
             raise ValueError(
-                f"Linear.backward: gradient has shape {g.shape}, "
-                f"expected {(h.shape[0], self.out_features)}"
+                f"Linear.forward: expected {self.in_features} input features, got shape {h.shape}"
             )
-        np.matmul(g.T, h, out=self.grads["W"])
-        np.sum(g, axis=0, out=self.grads["b"])
+        return h.astype(self.dtype, copy=False)
+
+    def backward(self, g, input_grad=True):
+        h = self._h
+        if h is None:
+            self._cached(h)
+        if type(g) is not np.ndarray or g.dtype != self.dtype or g.shape != (h.shape[0], self.out_features):
+            g = np.asarray(g, dtype=self.dtype)
+            if g.shape != (h.shape[0], self.out_features):
+                raise ValueError(
+                    f"Linear.backward: gradient has shape {g.shape}, "
+                    f"expected {(h.shape[0], self.out_features)}"
+                )
+        grads = self.grads
+        np.matmul(g.T, h, out=grads["W"])
+        np.add.reduce(g, axis=0, out=grads["b"])
         return np.matmul(g, self.params["W"]) if input_grad else None
 
     def output_width(self, input_width):

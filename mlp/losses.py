@@ -45,6 +45,18 @@ def _check_output(output):
     return output
 
 
+_ARANGE = {}
+
+
+def _arange(n):
+    """``np.arange(n)``, cached: row indices for the label gathers of every batch."""
+    rows = _ARANGE.get(n)
+    if rows is None:
+        rows = _ARANGE[n] = np.arange(n)
+        rows.flags.writeable = False
+    return rows
+
+
 def as_labels(target, output_shape, loss_name):
     """Integer class labels ``(N,)`` in ``[0, K)`` for an output ``(N, K)``, else ``ValueError``."""
     target = np.asarray(target)
@@ -191,25 +203,25 @@ class CrossEntropy(Loss):
         n = output.shape[0]
         shifted = output - output.max(axis=1, keepdims=True)
         exp = np.exp(shifted)
-        sum_exp = exp.sum(axis=1, keepdims=True)
+        sum_exp = np.add.reduce(exp, axis=1)
         log_sum = np.log(sum_exp)
-        rows = np.arange(n)
         if target.ndim == 1:
-            loss = float(np.sum(log_sum, dtype=np.float64) - np.sum(shifted[rows, target], dtype=np.float64))
+            rows = _arange(n)
+            loss = float(np.add.reduce(log_sum, dtype=np.float64)) - \
+                float(np.add.reduce(shifted[rows, target], dtype=np.float64))
 
             def grad():
-                g = exp / sum_exp
-                g[rows, target] -= 1
-                g *= output.dtype.type(1 / n)
+                # softmax(a) − onehot, divided by N: exp · (1/(N·Σexp)) then −1/N at the labels
+                g = np.multiply(exp, (output.dtype.type(1 / n) / sum_exp)[:, None], out=exp)
+                g[rows, target] -= output.dtype.type(1 / n)
                 return g
         else:
             weights = target.astype(output.dtype, copy=False)
-            mass = weights.sum(axis=1, keepdims=True)
-            loss = float(np.sum(mass * log_sum - (weights * shifted).sum(axis=1, keepdims=True),
-                                dtype=np.float64))
+            mass = weights.sum(axis=1)
+            loss = float(np.sum(mass * log_sum - (weights * shifted).sum(axis=1), dtype=np.float64))
 
             def grad():
-                return (exp / sum_exp * mass - weights) * output.dtype.type(1 / n)
+                return (exp * (mass / sum_exp)[:, None] - weights) * output.dtype.type(1 / n)
         self._grad = grad
         return loss / n
 

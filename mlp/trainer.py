@@ -314,15 +314,16 @@ class Trainer:
             if penalize:
                 penalty = regularizer.penalty(network)
                 regularizer.add_gradient(network)
-            total = float(np.sum(grads))
-            if not (math.isfinite(data_loss) and math.isfinite(penalty) and math.isfinite(total)):
+            # ‖g‖² by BLAS: NaN or inf in any gradient (or an overflowing one) makes it non-finite
+            squared_norm = float(np.dot(grads, grads))
+            if not (math.isfinite(data_loss) and math.isfinite(penalty) and math.isfinite(squared_norm)):
                 what = "loss" if not math.isfinite(data_loss + penalty) else "gradient"
                 raise NonFiniteError(
                     f"non-finite {what} at epoch {p.epoch + 1}, batch {index + 1}: training diverged "
                     f"(try a smaller optimizer.lr); the last good checkpoint is kept"
                 )
             if clip is not None:
-                norm = math.sqrt(float(np.dot(grads, grads)))
+                norm = math.sqrt(squared_norm)
                 if norm > clip:
                     grads *= grads.dtype.type(clip / norm)
             optimizer.step()
