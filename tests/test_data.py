@@ -228,3 +228,21 @@ def test_label_a_loss_cannot_take():
 def test_float_labels_cannot_be_classes(tmp_path):
     with pytest.raises(DataError, match="non-integer numbers; use data.task: regression"):
         load_path(write(tmp_path / "d.csv", "a,y\n1,0.5\n2,1\n"), task="classification")
+
+
+def test_block_gathering_matches_plain_indexing(monkeypatch):
+    import mlp.batching
+    monkeypatch.setattr(mlp.batching, "BLOCK_BYTES", 3 * 8 * 4)  # blocks of 3 batches of 4 rows
+    X = np.arange(46 * 2, dtype=np.float64).reshape(46, 2)
+    y = np.arange(46)
+    batches = Minibatches(X, y, 4, np.random.default_rng(1))
+    order = batches.draw_order()
+    full = [(i, xb.copy(), yb.copy()) for i, xb, yb in batches.batches(order)]
+    assert [i for i, _, _ in full] == list(range(12))
+    for i, xb, yb in full:
+        np.testing.assert_array_equal(yb, order[4 * i:4 * i + 4])
+        np.testing.assert_array_equal(xb, X[order[4 * i:4 * i + 4]])
+    resumed = [(i, yb.copy()) for i, _, yb in batches.batches(order, start=5)]  # mid-epoch resume
+    assert [i for i, _ in resumed] == list(range(5, 12))
+    for (i, yb), (j, _, expected) in zip(resumed, full[5:]):
+        np.testing.assert_array_equal(yb, expected)
