@@ -70,7 +70,8 @@ SCHEMA = {
     "model": {
         "hidden": Field("widths", [256, 256]),
         "activation": Field("name", "relu", choices=tuple(ACTIVATIONS)),
-        "dropout": Field("float", 0.0, **_range(0, 1, high_open=True)),
+        "dropout": Field("float", 0.0, **_range(0, 1, high_open=True), doc="after each hidden activation"),
+        "input_dropout": Field("float", 0.0, **_range(0, 1, high_open=True), doc="on the input features"),
         "init": Field("name", "he", choices=tuple(INITIALIZERS)),
         "init_from": Field("str", None, nullable=True, doc=".npz state dict to start from"),
     },
@@ -84,6 +85,8 @@ SCHEMA = {
         "name": Field("name", "none", choices=tuple(REGULARIZERS)),
         "lambda": Field("float", 0.0, **_range(0)),
         "l1_ratio": Field("float", 0.5, **_range(0, 1)),
+        "max_norm": Field("float", None, nullable=True, **_range(0, low_open=True),
+                          doc="after each step, rescale every unit's incoming weights to L2 norm <= this"),
     },
     "optimizer": {
         "name": Field("name", "sgd", choices=tuple(OPTIMIZERS)),

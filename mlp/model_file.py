@@ -85,7 +85,7 @@ def network_from_architecture(architecture, rng=None):
     return build_mlp(architecture["input_width"], architecture["hidden"], architecture["n_outputs"],
                      architecture["activation"], architecture["dropout"], architecture["init"],
                      np.dtype(architecture["dtype"]), rng=rng or np.random.default_rng(0),
-                     dropout_rng=np.random.default_rng(0))
+                     dropout_rng=np.random.default_rng(0), input_dropout=architecture.get("input_dropout", 0.0))
 
 
 def load_model(path):

@@ -129,15 +129,15 @@ class Sequential:
 
 
 def build_mlp(input_width, hidden, n_outputs, activation="relu", dropout=0.0, init="he",
-              dtype=np.float32, rng=None, dropout_rng=None):
-    """``Linear → activation [→ Dropout]`` for each hidden width, then a ``Linear`` output layer.
+              dtype=np.float32, rng=None, dropout_rng=None, input_dropout=0.0):
+    """``[Dropout →]`` then ``Linear → activation [→ Dropout]`` per hidden width, then ``Linear``.
 
     ``rng`` draws the initial weights and ``dropout_rng`` the dropout masks (one stream shared by
     every dropout layer, so saving its state saves all masks to come).
     """
     from .layers import Dropout, get_activation
 
-    layers = []
+    layers = [Dropout(input_dropout, rng=dropout_rng)] if input_dropout > 0 else []
     widths = [input_width, *hidden]
     for d_in, d_out in zip(widths[:-1], widths[1:]):
         layers.append(Linear(d_in, d_out, init=init, dtype=dtype, rng=rng))

@@ -116,6 +116,19 @@ class ElasticNet(Regularizer):
         return f"ElasticNet(lam={self.lam}, l1_ratio={self.l1_ratio})"
 
 
+def apply_max_norm(weights, max_norm):
+    """Max-norm constraint: rescale each row of every W (a unit's incoming weights) to ‖w‖₂ ≤ c.
+
+    Applied after each optimizer step (Srivastava et al. 2014); rows already inside the ball are
+    left untouched.
+    """
+    for W, _ in _weight_pairs(weights):
+        norms = np.sqrt(np.einsum("ij,ij->i", W, W))
+        too_long = norms > max_norm
+        if too_long.any():
+            W[too_long] *= (max_norm / norms[too_long])[:, None].astype(W.dtype)
+
+
 REGULARIZERS = {"none": NoPenalty, "l2": L2, "l1": L1, "elastic_net": ElasticNet}
 
 

@@ -30,7 +30,7 @@ from .model_file import TrainedModel
 from .network import build_mlp
 from .optim import get_optimizer
 from .preprocessing import encode_targets, prepare
-from .regularizers import get_regularizer
+from .regularizers import apply_max_norm, get_regularizer
 from .schedules import get_schedule
 
 STREAMS = ("init", "split", "shuffle", "dropout")
@@ -114,12 +114,14 @@ def build_experiment(config):
     architecture = {
         "input_width": int(dataset.n_features), "hidden": model_config["hidden"], "n_outputs": n_outputs,
         "activation": model_config["activation"], "dropout": model_config["dropout"],
+        "input_dropout": model_config["input_dropout"],
         "init": model_config["init"], "dtype": dtype.name, "feature_scale": dataset.feature_scale,
     }
     del dataset
     network = build_mlp(architecture["input_width"], model_config["hidden"], n_outputs,
                         model_config["activation"], model_config["dropout"], model_config["init"], dtype,
-                        rng=streams["init"], dropout_rng=streams["dropout"])
+                        rng=streams["init"], dropout_rng=streams["dropout"],
+                        input_dropout=model_config["input_dropout"])
     if model_config["init_from"] is not None:
         try:
             network.load_state_dict(load_state_dict(model_config["init_from"]))
@@ -304,6 +306,7 @@ class Trainer:
         network, loss, optimizer, regularizer = x.network, x.loss, x.optimizer, x.regularizer
         penalize = regularizer.active
         clip = x.config["training"]["clip_grad_norm"]
+        max_norm = x.config["regularization"]["max_norm"]
         grads = network.flat_grads
         sums = p.sums
         bar = self._bar(len(batches), p.batch)
@@ -327,6 +330,8 @@ class Trainer:
                 if norm > clip:
                     grads *= grads.dtype.type(clip / norm)
             optimizer.step()
+            if max_norm is not None:
+                apply_max_norm(network, max_norm)
             rows = len(xb)
             sums["data"] += data_loss * rows
             sums["penalty"] += penalty * rows

@@ -188,3 +188,20 @@ def test_regularizer_covers_weights_not_biases(name, omega, rng):
         get_regularizer("l2", -1)
     with pytest.raises(ValueError, match="valid names: elastic_net, l1, l2, none"):
         get_regularizer("l3", 1.0)
+
+
+def test_max_norm_rescales_long_rows_only(rng):
+    from mlp.regularizers import apply_max_norm
+    model = mlp.Sequential([mlp.Linear(3, 4, dtype=np.float64, rng=rng)])
+    W = model.layers[0].params["W"]
+    W[...] = [[3, 4, 0], [0.3, 0.4, 0], [0, 0, 10], [1, 0, 0]]
+    apply_max_norm(model, 2.0)
+    np.testing.assert_allclose(np.linalg.norm(W, axis=1), [2.0, 0.5, 2.0, 1.0])
+    np.testing.assert_allclose(W[0], [1.2, 1.6, 0])  # direction kept
+
+
+def test_build_mlp_with_input_dropout(rng):
+    from mlp.network import build_mlp
+    model = build_mlp(5, [4], 2, dropout=0.5, input_dropout=0.2, rng=rng, dropout_rng=rng)
+    assert [type(layer).__name__ for layer in model.layers] == ["Dropout", "Linear", "ReLU", "Dropout", "Linear"]
+    assert model.forward(np.ones((3, 5)), training=False).shape == (3, 2)
