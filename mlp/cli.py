@@ -41,6 +41,10 @@ class Cli(click.Group):
             self._fail(ctx, f"error: {exc}", EXIT_NON_FINITE)
         except OSError as exc:
             self._fail(ctx, f"error: {exc}", EXIT_USER_ERROR)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except Exception as exc:  # a bug, not the user's doing: still no traceback unless --debug
+            self._fail(ctx, f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)", 1)
 
     @staticmethod
     def _fail(ctx, message, status):
@@ -180,15 +184,19 @@ def finish_run(experiment, trainer, progress, run_dir):
     model = experiment.trained_model()
     model.save(run_dir / "model.npz")
     splits = experiment.splits
+    n_train, sizes = len(splits.X_train), splits.sizes()
+    # The training rows are done with: free them before the report (and matplotlib) need memory.
+    splits.X_train = splits.X_val = None
+    experiment.targets.clear()
     outputs = model.network.predict(splits.X_test)
     y = _original_targets(model, splits.y_test)
     history = read_history(run_dir)
-    seen = sum(len(splits.X_train) for _ in history)
+    seen = n_train * len(history)
     training = {"epochs_run": progress.epoch, "best_epoch": progress.best_epoch or progress.epoch,
                 "stop_reason": progress.stop_reason, "wall_time_seconds": progress.elapsed,
                 "samples_per_second": seen / progress.elapsed if progress.elapsed else 0.0}
     report = build_report(model, run_dir / "model.npz", outputs, y, splits.test_rows, "test",
-                          splits.sizes(), training)
+                          sizes, training)
     write_report(report, run_dir, model, history, outputs, y)
     click.echo(summary_line(report, run_dir))
 

@@ -61,7 +61,7 @@ class Sequential:
             g = layer.backward(g)
         return layers[0].backward(g, input_grad) if layers else g
 
-    def predict(self, x, batch_size=4096):
+    def predict(self, x, batch_size=1024):
         """Output for many rows, evaluated in chunks without caching (``training=False``)."""
         x = np.asarray(x)
         chunks = [self.forward(x[start:start + batch_size], training=False)

@@ -163,14 +163,19 @@ def prepare(dataset, rng, validation_split=0.1, test_split=0.2, standardize=None
                   own_test, train_rows, val_rows)
 
 
-def _to_float(X, rows, scale, dtype):
-    """``X[rows] · scale`` as a new ``dtype`` array, without a float copy of all of ``X``."""
-    picked = np.take(X, rows, axis=0)
-    out = np.empty(picked.shape, dtype=dtype)
-    if scale == 1.0:
-        np.copyto(out, picked, casting="unsafe")
-    else:
-        np.multiply(picked, dtype(scale) if isinstance(dtype, type) else np.dtype(dtype).type(scale), out=out)
+def _to_float(X, rows, scale, dtype, chunk=8192):
+    """``X[rows] · scale`` as a new ``dtype`` array, converted a chunk of rows at a time.
+
+    Never holds more than one chunk of the source (e.g. uint8 pixels) besides the result.
+    """
+    out = np.empty((len(rows),) + X.shape[1:], dtype=dtype)
+    factor = np.dtype(dtype).type(scale)
+    for start in range(0, len(rows), chunk):
+        picked = np.take(X, rows[start:start + chunk], axis=0)
+        if scale == 1.0:
+            np.copyto(out[start:start + chunk], picked, casting="unsafe")
+        else:
+            np.multiply(picked, factor, out=out[start:start + chunk])
     return out
 
 

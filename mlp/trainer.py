@@ -35,7 +35,7 @@ from .schedules import get_schedule
 
 STREAMS = ("init", "split", "shuffle", "dropout")
 CHECKPOINT_KIND = "mlp-checkpoint"
-EVAL_BATCH = 4096
+EVAL_BATCH = 1024
 
 
 class Interrupted(Exception):
