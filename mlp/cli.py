@@ -248,7 +248,8 @@ def evaluate(model, data, split, out):
         dataset = load_path(data, config["data"]["target"], trained.task)
         if dataset.n_features != trained.architecture["input_width"]:
             raise MlpError(f"--data {data}: {dataset.n_features} features, the model takes {trained.architecture['input_width']}")
-        y = align_labels(dataset, trained.class_names if trained.task == "classification" else None)
+        y = dataset.y if trained.task == "regression" else \
+            align_labels(dataset.y, dataset.class_names, trained.class_names, data)
         outputs = trained.outputs(dataset.X)
         rows, sizes, split = np.arange(len(y)), {"evaluated": len(y)}, Path(data).name
     else:
@@ -256,16 +257,22 @@ def evaluate(model, data, split, out):
         if data is not None:
             data_config.update(name=data, path=None, test_path=None)
         dataset = load_dataset(data_config)
+        if trained.task == "classification":
+            dataset.y = align_labels(dataset.y, dataset.class_names, trained.class_names, data_config["name"])
+            if dataset.y_test is not None:
+                dataset.y_test = align_labels(dataset.y_test, dataset.class_names, trained.class_names,
+                                              data_config["name"])
+            dataset.class_names = trained.class_names
+        # the same seeded split as training; features and targets left raw, then the model's own
+        # transform, so a model is always scored with the statistics it was trained with
         splits = prepare(dataset, random_streams(config["seed"])["split"], data_config["validation_split"],
-                         data_config["test_split"], data_config["standardize"], trained.network.dtype,
-                         data_config["standardize_target"], data_config["corrupt_targets"],
-                         trained.architecture["n_outputs"])
+                         data_config["test_split"], False, trained.network.dtype, False,
+                         data_config["corrupt_targets"], trained.architecture["n_outputs"])
         X = {"test": splits.X_test, "val": splits.X_val, "train": splits.X_train}[split]
         if X.shape[1] != trained.architecture["input_width"]:
             raise MlpError(f"--data {data}: {X.shape[1]} features, the model takes {trained.architecture['input_width']}")
-        raw_y = {"test": splits.y_test, "val": splits.y_val, "train": splits.y_train}[split]
-        y = _original_targets(trained, raw_y) if trained.task == "regression" else raw_y
-        outputs = trained.network.predict(X)
+        y = {"test": splits.y_test, "val": splits.y_val, "train": splits.y_train}[split]
+        outputs = trained.network.predict(X if trained.standardizer is None else trained.standardizer.apply(X))
         rows, sizes = splits.rows(split), splits.sizes()
     out_dir = Path(out) if out else path.parent / f"eval-{split}"
     report = build_report(trained, path, outputs, y, rows, split, sizes)

@@ -59,21 +59,21 @@ def load_dataset(data_config):
                 raise ConfigError(
                     f"data.test_path has {test.n_features} features but data.path has {dataset.n_features}"
                 )
-            dataset.X_test, dataset.y_test = test.X, align_labels(test, dataset.class_names)
+            y_test = test.y if dataset.task == "regression" else \
+                align_labels(test.y, test.class_names, dataset.class_names, "data.test_path")
+            dataset.X_test, dataset.y_test = test.X, y_test
     if data_config["task"] != "auto" and dataset.task != data_config["task"]:
         raise ConfigError(f"data.task: {data_config['task']} does not fit {dataset.name} ({dataset.task})")
     return dataset
 
 
-def align_labels(other, class_names):
-    """``other.y`` re-indexed to ``class_names`` (labels are matched by name); regression as is."""
-    if class_names is None:
-        return other.y
+def align_labels(labels, names, class_names, source):
+    """``labels`` (indices into ``names``) re-indexed into ``class_names``, matched by name."""
     index = {name: i for i, name in enumerate(class_names)}
-    unknown = [name for name in other.class_names if name not in index]
+    unknown = [name for name in names if name not in index]
     if unknown:
-        raise ConfigError(f"{other.name}: class {unknown[0]!r} is not one the model knows ({', '.join(class_names)})")
-    return np.array([index[other.class_names[label]] for label in other.y], dtype=np.int64)
+        raise ConfigError(f"{source}: class {unknown[0]!r} is not one the model knows ({', '.join(class_names)})")
+    return np.array([index[name] for name in names], dtype=np.int64)[labels]
 
 
 @dataclass
