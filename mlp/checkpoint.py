@@ -55,18 +55,23 @@ def save_atomic(path, arrays, metadata):
         os.close(directory)
 
 
-def load_checked(path):
-    """``(arrays, metadata)`` from an archive written by :func:`save_atomic`, checksums verified."""
+def read_arrays(path, what="model file"):
+    """Every array of an ``.npz`` file, read without pickle; ``CheckpointError`` if it cannot be."""
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"model file not found: {path}")
+        raise CheckpointError(f"{what} not found: {path}")
     try:
         with np.load(path, allow_pickle=False) as archive:
-            arrays = {key: archive[key] for key in archive.files}
+            return {key: archive[key] for key in archive.files}
     except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError) as exc:
-        raise CheckpointError(f"{path}: corrupt or not an mlp .npz file ({exc})") from None
+        raise CheckpointError(f"{path}: corrupt or not an .npz file ({exc})") from None
+
+
+def _verified(path, arrays):
+    """``(arrays, metadata)`` after checking the metadata and every checksum."""
     if METADATA_KEY not in arrays:
         raise CheckpointError(f"{path}: no metadata; not a file written by mlp")
+    arrays = dict(arrays)
     try:
         metadata = json.loads(str(arrays.pop(METADATA_KEY)))
     except json.JSONDecodeError as exc:
@@ -84,17 +89,12 @@ def load_checked(path):
     return arrays, metadata
 
 
+def load_checked(path):
+    """``(arrays, metadata)`` from an archive written by :func:`save_atomic`, checksums verified."""
+    return _verified(path, read_arrays(path))
+
+
 def load_state_dict(path):
     """The ``"<i>.<name>"`` arrays of an mlp model file or of a plain ``np.savez`` state dict."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"state dict file not found: {path}")
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            keys = archive.files
-            if METADATA_KEY in keys:
-                arrays, _ = load_checked(path)
-                return arrays
-            return {key: archive[key] for key in keys}
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
-        raise CheckpointError(f"{path}: corrupt or not an .npz file ({exc})") from None
+    arrays = read_arrays(path, "state dict file")
+    return _verified(path, arrays)[0] if METADATA_KEY in arrays else arrays

@@ -342,3 +342,11 @@ REGRESSION_LOSSES = ("squared", "absolute", "huber")
 def get_loss(name, **kwargs):
     """Instantiate the loss registered under ``name`` (``ValueError`` lists the valid names)."""
     return lookup(LOSSES, name, "loss")(**kwargs)
+
+
+def loss_from_config(loss_config):
+    """The loss a config's ``loss`` section describes (``delta`` is multiclass_hinge's margin)."""
+    name, delta = loss_config["name"], loss_config["delta"]
+    if name == "multiclass_hinge":
+        return get_loss(name, margin=delta)
+    return get_loss(name, delta=delta) if name in ("huber", "hinge") else get_loss(name)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .losses import get_loss
+from .losses import loss_from_config
 from .metrics import classification_metrics, regression_metrics
 
 FORMAT_VERSION = 1
@@ -25,15 +25,9 @@ def file_sha256(path):
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def loss_for(config):
-    name, delta = config["loss"]["name"], config["loss"]["delta"]
-    kwargs = {"margin": delta} if name == "multiclass_hinge" else ({"delta": delta} if name in ("huber", "hinge") else {})
-    return get_loss(name, **kwargs)
-
-
 def evaluate_model(model, outputs, y, rows):
     """Metrics from network ``outputs`` (N, K) and targets ``y`` (labels, or values in original units)."""
-    loss = loss_for(model.config)
+    loss = loss_from_config(model.config["loss"])
     if model.task == "classification":
         predicted = model.predict_from_outputs(outputs)
         metrics = classification_metrics(y, predicted, model.class_names)

@@ -25,7 +25,7 @@ from .batching import Minibatches
 from .checkpoint import load_checked, load_state_dict, save_atomic
 from .datasets import load_builtin, load_path
 from .errors import CheckpointError, ConfigError, NonFiniteError
-from .losses import get_loss
+from .losses import loss_from_config
 from .model_file import TrainedModel
 from .network import build_mlp
 from .optim import get_optimizer
@@ -127,10 +127,7 @@ def build_experiment(config):
             network.load_state_dict(load_state_dict(model_config["init_from"]))
         except (ValueError, CheckpointError) as exc:
             raise ConfigError(f"model.init_from: {exc}") from None
-    loss_config = config["loss"]
-    kwargs = {"margin": loss_config["delta"]} if loss_name == "multiclass_hinge" else (
-        {"delta": loss_config["delta"]} if loss_name in ("huber", "hinge") else {})
-    loss = get_loss(loss_name, **kwargs)
+    loss = loss_from_config(config["loss"])
     reg_config = config["regularization"]
     regularizer = get_regularizer(reg_config["name"], reg_config["lambda"],
                                   **({"l1_ratio": reg_config["l1_ratio"]} if reg_config["name"] == "elastic_net" else {}))
