@@ -19,8 +19,14 @@ import numpy as np
 from . import __version__
 from . import config as config_module
 from .checkpoint import load_checked
+from .compare import compare as compare_runs, render
+from .datasets import BUILTIN, check_finite, load_path, read_bytes
 from .errors import CheckpointError, MlpError, NonFiniteError
+from .gradcheck import check_gradients
 from .model_file import load_model
+from .preprocessing import prepare
+from .report import build_report, read_history, write_report
+from .trainer import Interrupted, Trainer, align_labels, build_experiment, load_dataset, random_streams
 
 EXIT_USER_ERROR = 2
 EXIT_NON_FINITE = 3
@@ -114,8 +120,6 @@ class _StopOnSignal:
 @click.option("--quiet", is_flag=True, help="Print only the final result.")
 def train(config_path, overrides, out, resume_dir, overwrite, quiet):
     """Train the experiment described by CONFIG (YAML); report on its held-out data."""
-    from .trainer import build_experiment
-
     if resume_dir is not None:
         run_dir = Path(resume_dir)
         last = run_dir / "last.npz"
@@ -146,8 +150,6 @@ def train(config_path, overrides, out, resume_dir, overwrite, quiet):
 
 
 def _train_locked(experiment, run_dir, resume, quiet):
-    from .trainer import Interrupted, Trainer
-
     config = experiment.config
     trainer = Trainer(experiment, run_dir, quiet=quiet)
     if resume:
@@ -179,8 +181,6 @@ def _lock(run_dir):
 
 def finish_run(experiment, trainer, progress, run_dir):
     """Save ``model.npz``, write the report on the test split and print the summary."""
-    from .report import build_report, read_history, write_report
-
     model = experiment.trained_model()
     model.save(run_dir / "model.npz")
     splits = experiment.splits
@@ -236,11 +236,6 @@ def _model_path(model):
 @click.option("--out", type=click.Path(file_okay=False), help="Report folder (default: <model dir>/eval-<split>).")
 def evaluate(model, data, split, out):
     """Write an evaluation report for MODEL (a model.npz or a run directory)."""
-    from .datasets import BUILTIN, load_path
-    from .preprocessing import prepare
-    from .report import build_report, write_report
-    from .trainer import align_labels, load_dataset, random_streams
-
     path = _model_path(model)
     trained = load_model(path)
     config = trained.config
@@ -285,7 +280,6 @@ def evaluate(model, data, split, out):
 
 def read_features(path, feature_names):
     """Rows of features from a CSV (columns picked by name) or an NPZ (array ``X``)."""
-    from .datasets import check_finite, read_bytes
 
     path = Path(path)
     if path.suffix.lower() == ".npz":
@@ -343,7 +337,6 @@ def predict(model, input_path, out):
                 row += [f"{p:.6g}" for p in probabilities[i]]
             writer.writerow(row)
     else:
-        from .datasets import BUILTIN
         data = trained.config["data"]
         target_names = data["target"] or BUILTIN.get(data["name"], {}).get("target", "target")
         width = predicted.shape[1]
@@ -367,8 +360,6 @@ def predict(model, input_path, out):
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config key.")
 def summary(config_path, overrides):
     """Print the network of CONFIG: layers, output shapes and parameter counts."""
-    from .trainer import build_experiment
-
     config = config_module.load_config(config_path, overrides)
     experiment = build_experiment(config)
     width = experiment.architecture["input_width"]
@@ -393,9 +384,6 @@ def summary(config_path, overrides):
 @click.option("--tolerance", default=1e-6, show_default=True, help="Largest acceptable relative error.")
 def gradcheck(config_path, overrides, rows, entries, tolerance):
     """Check CONFIG's backpropagation against finite differences (float64, its own data)."""
-    from .gradcheck import check_gradients
-    from .trainer import build_experiment
-
     config = config_module.load_config(config_path, [*overrides, "training.dtype=float64"])
     experiment = build_experiment(config)
     x = experiment.splits.X_train[:rows]
@@ -421,7 +409,5 @@ def gradcheck(config_path, overrides, rows, entries, tolerance):
 @click.option("--format", "fmt", type=click.Choice(["table", "markdown", "csv"]), default="table", show_default=True)
 def compare(run_dirs, sort, ascending, fmt):
     """Compare runs: the config keys that differ and their held-out metrics."""
-    from .compare import compare as compare_runs, render
-
     columns, rows = compare_runs(run_dirs, sort, None if ascending is None else not ascending)
     click.echo(render(columns, rows, fmt), nl=False)

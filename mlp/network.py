@@ -8,7 +8,7 @@ it moves them into the shared vector.
 """
 import numpy as np
 
-from .layers import FLOAT_DTYPES, Layer, Linear
+from .layers import FLOAT_DTYPES, Dropout, Layer, Linear, get_activation
 
 
 class Sequential:
@@ -135,8 +135,6 @@ def build_mlp(input_width, hidden, n_outputs, activation="relu", dropout=0.0, in
     ``rng`` draws the initial weights and ``dropout_rng`` the dropout masks (one stream shared by
     every dropout layer, so saving its state saves all masks to come).
     """
-    from .layers import Dropout, get_activation
-
     layers = [Dropout(input_dropout, rng=dropout_rng)] if input_dropout > 0 else []
     widths = [input_width, *hidden]
     for d_in, d_out in zip(widths[:-1], widths[1:]):

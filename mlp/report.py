@@ -14,8 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
+from . import plots
 from .losses import loss_from_config
 from .metrics import classification_metrics, regression_metrics
+from .preprocessing import encode_targets
 
 FORMAT_VERSION = 1
 TOP_ERRORS = 10
@@ -34,7 +36,6 @@ def evaluate_model(model, outputs, y, rows):
         target = y
         encoding = model.config["loss"]["target_encoding"]
         if encoding is not None and loss.name in ("squared", "absolute", "huber"):
-            from .preprocessing import encode_targets
             target = encode_targets(y, outputs.shape[1], encoding, outputs.dtype)
         metrics = {"accuracy": metrics.pop("accuracy"), "loss": loss.forward(outputs, target), **metrics}
         return metrics, confident_errors(model, outputs, y, predicted, rows)
@@ -94,7 +95,6 @@ def write_report(report, out_dir, model, history=(), outputs=None, y=None):
     """Write ``report.json``, the PNG plots and ``report.md`` into ``out_dir``."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    from . import plots
     if history:
         report["plots"]["learning_curves"] = plots.learning_curves(history, out_dir / "learning_curves.png")
     if report["metrics"] is not None:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 from . import config as config_module
 from .batching import Minibatches
@@ -349,7 +350,6 @@ class Trainer:
     def _bar(self, total, start):
         if self.quiet or not self.stream.isatty():
             return None
-        from tqdm import tqdm
         return tqdm(total=total, initial=start, desc=f"epoch {self.progress.epoch + 1}", leave=False,
                     file=self.stream, unit="batch", dynamic_ncols=True)
 

@@ -345,11 +345,11 @@ def test_a_run_directory_in_use_is_refused(digits_config, tmp_path):
 
 
 def test_an_internal_error_is_one_line_without_debug(digits_config, monkeypatch):
-    import mlp.trainer
+    import mlp.cli
 
     def broken(config):
         raise TypeError("something the code got wrong")
-    monkeypatch.setattr(mlp.trainer, "build_experiment", broken)
+    monkeypatch.setattr(mlp.cli, "build_experiment", broken)
     result = run("summary", digits_config)
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert "internal error: TypeError: something the code got wrong" in result.stderr
