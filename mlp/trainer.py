@@ -283,8 +283,8 @@ class Trainer:
                     p.order = batches.draw_order()
                 x.optimizer.lr = x.schedule.lr_at(p.epoch)
                 self._epoch(batches)
-                p.elapsed += time.perf_counter() - started
                 record = self._end_of_epoch(time.perf_counter() - started)
+                p.elapsed += time.perf_counter() - started
                 metrics.write(json.dumps(record) + "\n")
                 metrics.flush()
                 if patience is not None and p.bad_epochs >= patience:
