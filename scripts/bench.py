@@ -8,7 +8,8 @@ W3 784-1024-1024-10 batch 256 SGD momentum 0.9. mlp runs through the trainer's o
 (minibatches, forward, loss, backward, optimizer). All contenders use 2 BLAS threads; after a
 warm-up they run in interleaved rounds (A B C D A B C D …). Reported: median epoch time, min–max,
 the ratio to PyTorch taken pair by pair within each round (median), GFLOP/s of the epoch's matrix
-products, and the peak resident memory seen while the contender ran. A contender that is not
+products, and how far the process's resident memory grew above its level at the start of the
+contender's epochs (sampled every millisecond). A contender that is not
 installed is reported as absent. ``--profile`` prints where mlp's epoch time goes instead.
 """
 import argparse
@@ -32,10 +33,10 @@ WORKLOADS = {
 
 
 class PeakMemory:
-    """Peak resident set size (MB) of this process while the block runs, sampled every ms."""
+    """Growth of the resident set size (MB) above its value at entry, peak sampled every ms."""
 
     def __enter__(self):
-        self.peak = self._rss()
+        self.start = self.peak = self._rss()
         self._running = True
         self._thread = threading.Thread(target=self._sample, daemon=True)
         self._thread.start()
@@ -55,6 +56,7 @@ class PeakMemory:
         self._running = False
         self._thread.join()
         self.peak = max(self.peak, self._rss())
+        self.growth = self.peak - self.start
 
 
 def epoch_flops(n, sizes):
@@ -239,7 +241,7 @@ def main():
                         started = time.perf_counter()
                         epoch()
                         times[k].append(time.perf_counter() - started)
-                    peaks[k] = max(peaks[k], memory.peak)
+                    peaks[k] = max(peaks[k], memory.growth)
             flops = epoch_flops(len(X), [784, *spec["hidden"], 10])
             rows = {}
             for k in contenders:
@@ -251,7 +253,7 @@ def main():
                     ratio = statistics.median(a / b for a, b in zip(times[k], times["pytorch"]))
                 median = statistics.median(times[k])
                 rows[k] = {"median_s": median, "min_s": min(times[k]), "max_s": max(times[k]),
-                           "ratio_to_pytorch": ratio, "gflops": flops / median / 1e9, "peak_rss_mb": peaks[k],
+                           "ratio_to_pytorch": ratio, "gflops": flops / median / 1e9, "rss_growth_mb": peaks[k],
                            "times_s": times[k]}
             results[name] = rows
             print_table(name, spec, rows)
@@ -265,7 +267,7 @@ def main():
 def print_table(name, spec, rows):
     sizes = "-".join(map(str, [784, *spec["hidden"], 10]))
     print(f"\n{name}: {sizes}, batch {spec['batch']}, SGD momentum {spec['momentum']}\n")
-    print("| contender | median epoch (s) | min–max (s) | ratio to PyTorch | GFLOP/s | peak RSS (MB) |")
+    print("| contender | median epoch (s) | min–max (s) | ratio to PyTorch | GFLOP/s | RSS growth during epoch (MB) |")
     print("| --- | --- | --- | --- | --- | --- |")
     for k, row in rows.items():
         if row is None:
@@ -273,7 +275,7 @@ def print_table(name, spec, rows):
             continue
         ratio = "–" if row["ratio_to_pytorch"] is None else f"{row['ratio_to_pytorch']:.2f}"
         print(f"| {k} | {row['median_s']:.3f} | {row['min_s']:.3f}–{row['max_s']:.3f} | {ratio} | "
-              f"{row['gflops']:.1f} | {row['peak_rss_mb']:.0f} |")
+              f"{row['gflops']:.1f} | {row['rss_growth_mb']:.1f} |")
 
 
 if __name__ == "__main__":
