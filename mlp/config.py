@@ -9,6 +9,7 @@ import copy
 import difflib
 import hashlib
 import json
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -135,22 +136,29 @@ STRUCTURAL = ("seed", "data", "model", "loss", "regularization", "optimizer.name
 # --------------------------------------------------------------------------------------------
 
 
-def _duplicates(node, path=""):
-    """Raise on a mapping that repeats a key, anywhere in a composed YAML node tree."""
+def _duplicates(node, path="", seen=None):
+    """Raise on a mapping that repeats a key, anywhere in a composed YAML node tree.
+
+    Each node is visited once, so aliases cannot blow the walk up exponentially.
+    """
+    seen = set() if seen is None else seen
+    if id(node) in seen:
+        return
+    seen.add(id(node))
     if isinstance(node, yaml.MappingNode):
-        seen = {}
+        keys = {}
         for key_node, value_node in node.value:
             key = key_node.value
             where = f"{path}.{key}" if path else str(key)
-            if key in seen:
+            if key in keys:
                 raise ConfigError(
-                    f"duplicate key {where!r} (lines {seen[key] + 1} and {key_node.start_mark.line + 1})"
+                    f"duplicate key {where!r} (lines {keys[key] + 1} and {key_node.start_mark.line + 1})"
                 )
-            seen[key] = key_node.start_mark.line
-            _duplicates(value_node, where)
+            keys[key] = key_node.start_mark.line
+            _duplicates(value_node, where, seen)
     elif isinstance(node, yaml.SequenceNode):
         for item in node.value:
-            _duplicates(item, path)
+            _duplicates(item, path, seen)
 
 
 def parse_yaml(text, source):
@@ -160,6 +168,8 @@ def parse_yaml(text, source):
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{source}: not valid YAML: {exc}".replace("\n", " ")) from None
+    except RecursionError:
+        raise ConfigError(f"{source}: YAML nested too deeply") from None
 
 
 def read_config(path):
@@ -167,7 +177,11 @@ def read_config(path):
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
-    raw = parse_yaml(path.read_text(encoding="utf-8"), path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a UTF-8 text file") from None
+    raw = parse_yaml(text, path)
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
@@ -212,6 +226,8 @@ def _check_number(field, path, value):
         value = float(value)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         _fail(path, "must be a number", value)
+    if not math.isfinite(value):
+        _fail(path, "must be a finite number", original)
     if field.kind == "int":
         if isinstance(value, float):
             if not value.is_integer():

@@ -255,13 +255,22 @@ class Trainer:
         self._truncate_metrics(meta["epoch"])
 
     def _truncate_metrics(self, epochs):
+        """Keep the metrics lines of the checkpoint's epochs; drop later or half-written ones."""
         path = self.run_dir / "metrics.jsonl"
         if not path.exists():
             return
-        lines = [line for line in path.read_text().splitlines() if line.strip()]
-        keep = [line for line in lines if json.loads(line)["epoch"] <= epochs]
-        if len(keep) != len(lines):
-            path.write_text("".join(line + "\n" for line in keep))
+        keep = []
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                break  # a line cut off by a crash: nothing after it was written whole
+            if not isinstance(record, dict) or not isinstance(record.get("epoch"), int) or record["epoch"] > epochs:
+                break
+            keep.append(line)
+        temporary = path.with_name(".metrics.jsonl.tmp")
+        temporary.write_text("".join(line + "\n" for line in keep), encoding="utf-8")
+        temporary.replace(path)
 
     # ---------------------------------------------------------------- the loop
 

@@ -353,3 +353,49 @@ def test_an_internal_error_is_one_line_without_debug(digits_config, monkeypatch)
     result = run("summary", digits_config)
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert "internal error: TypeError: something the code got wrong" in result.stderr
+
+
+def test_resume_after_a_kill_mid_write(digits_config, tmp_path, monkeypatch):
+    """A kill can leave a half-written metrics line and a stale temporary file: resume still works."""
+    full, part = tmp_path / "full", tmp_path / "part"
+    assert run("train", digits_config, "--out", full).exit_code == 0
+    original = Trainer._end_of_epoch
+
+    def stop_after_second(self, seconds):
+        record = original(self, seconds)
+        if record["epoch"] == 2:
+            self.stop_requested = "SIGTERM"
+        return record
+    monkeypatch.setattr(Trainer, "_end_of_epoch", stop_after_second)
+    assert run("train", digits_config, "--out", part).exit_code == 130
+    monkeypatch.setattr(Trainer, "_end_of_epoch", original)
+    with open(part / "metrics.jsonl", "a") as metrics:
+        metrics.write('{"epoch": 3, "trai')  # cut off mid-line
+    (part / ".last.npz.x1y2.tmp").write_bytes(b"PK\x03\x04 partial")
+    result = run("train", "--resume", part)
+    assert result.exit_code == 0, result.output
+    assert metrics_lines(part) == metrics_lines(full)
+    for key, value in npz_arrays(full / "model.npz").items():
+        if key != "metadata":
+            np.testing.assert_array_equal(npz_arrays(part / "model.npz")[key], value)
+
+
+@pytest.mark.parametrize("text,message", [
+    ("data: {name: iris}\noptimizer: {lr: .inf}\n", "optimizer.lr: must be a finite number"),
+    ("data: {name: iris}\ntraining: {epochs: .nan}\n", "training.epochs: must be a finite number"),
+    ("a: &a [1, 2]\nb: &b [*a, *a, *a, *a]\nc: &c [*b, *b, *b, *b]\nd: [*c, *c, *c, *c]\n", "unknown key 'a'"),
+    ("[" * 5000 + "]" * 5000, "nested too deeply"),
+])
+def test_hostile_configs(tmp_path, text, message):
+    config = tmp_path / "bad.yaml"
+    config.write_text(text)
+    result = run("train", config, "--out", tmp_path / "run")
+    assert result.exit_code == 2 and message in result.stderr, result.output
+    assert "Traceback" not in result.output
+
+
+def test_binary_config_file(tmp_path):
+    config = tmp_path / "bad.yaml"
+    config.write_bytes(b"\xff\xfe\x00binary")
+    result = run("train", config)
+    assert result.exit_code == 2 and "not a UTF-8 text file" in result.stderr
