@@ -7,7 +7,7 @@ from mlp.layers import ACTIVATIONS
 from mlp.losses import get_loss
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=40, deadline=None, derandomize=True, database=None)
 @given(n=st.integers(1, 5), widths=st.lists(st.integers(1, 6), min_size=2, max_size=4),
        activation=st.sampled_from(sorted(ACTIVATIONS)), seed=st.integers(0, 2**32 - 1))
 def test_random_networks_pass_gradcheck(n, widths, activation, seed):
@@ -19,7 +19,7 @@ def test_random_networks_pass_gradcheck(n, widths, activation, seed):
             layers.append(mlp.layers.get_activation(activation))
     model = mlp.Sequential(layers)
     x = rng.standard_normal((n, widths[0]))
-    # keep every pre-activation at least 1e-3 from the kinks of relu and leaky_relu
+    # keep every pre-activation at least 1e-3 (5x the stencil's reach) from the kinks of relu and leaky_relu
     pre = x
     for layer in model.layers:
         out = layer.forward(pre, training=False)
