@@ -5,7 +5,10 @@ For every parameter θ_j and every input element x_j, the fourth-order central d
     numeric_j = (J(θ_j − 2ε) − 8 J(θ_j − ε) + 8 J(θ_j + ε) − J(θ_j + 2ε)) / 12ε,
     J = loss(model(x), y) + λΩ(θ),
 
-and the reported error of an array is max_j |analytic_j − numeric_j| / max(|analytic_j| + |numeric_j|, floor),
+and the reported error of an array is
+
+    max_j |analytic_j − numeric_j| / max(|analytic_j| + |numeric_j|, 1e-5·max(1, |J|)),
+
 a relative error that stays meaningful where both gradients are tiny. Dropout masks are held fixed by
 restoring every layer's random state before each evaluation. The module is callable:
 ``mlp.gradcheck(model, loss, x, y)`` is ``mlp.gradcheck.check_gradients(model, loss, x, y)``.
@@ -15,9 +18,10 @@ import types
 
 import numpy as np
 
-# With ε = 1e-4 the truncation error is O(ε⁴) and the rounding in J (~1e-16) divided by ε leaves an
-# absolute noise of about 1e-12; gradients smaller than FLOOR are compared against FLOOR instead of
-# their own size. Kinks (ReLU at 0, hinge margins) must lie more than 2ε away from the point.
+# With ε = 1e-4 the truncation error is O(ε⁴) and the rounding in J (relative 1e-16) divided by ε
+# leaves an absolute noise of about 2e-12·max(1, |J|); gradients smaller than FLOOR·max(1, |J|) are
+# compared against that instead of their own size. Kinks (ReLU at 0, hinge margins) must lie more
+# than 2ε away from the point.
 FLOOR = 1e-5
 
 
@@ -32,11 +36,11 @@ def _objective(model, loss, x, y, regularizer, states):
     return value + (regularizer.penalty(model) if regularizer is not None else 0.0)
 
 
-def relative_error(analytic, numeric):
+def relative_error(analytic, numeric, floor=FLOOR):
     """max |a − n| / max(|a| + |n|, floor) over the elements (0 for empty arrays)."""
     if analytic.size == 0:
         return 0.0
-    scale = np.maximum(np.abs(analytic) + np.abs(numeric), FLOOR)
+    scale = np.maximum(np.abs(analytic) + np.abs(numeric), floor)
     return float(np.max(np.abs(analytic - numeric) / scale))
 
 
@@ -56,7 +60,7 @@ def check_gradients(model, loss, x, y, regularizer=None, eps=1e-4, entries=None,
         raise ValueError(f"gradcheck needs a float64 model, got {model.dtype} (build it with dtype=np.float64)")
     x = np.array(x, dtype=np.float64)
     states = _random_states(model)
-    _objective(model, loss, x, y, regularizer, states)
+    floor = FLOOR * max(1.0, abs(_objective(model, loss, x, y, regularizer, states)))
     input_grad = model.backward(loss.backward())
     if regularizer is not None:
         regularizer.add_gradient(model)
@@ -80,7 +84,7 @@ def check_gradients(model, loss, x, y, regularizer=None, eps=1e-4, entries=None,
                 values.append(_objective(model, loss, x, y, regularizer, states))
             flat[j] = saved
             out[slot] = (values[0] - 8 * values[1] + 8 * values[2] - values[3]) / (12 * eps)
-        errors[key] = relative_error(analytic[key].reshape(-1)[picked], out)
+        errors[key] = relative_error(analytic[key].reshape(-1)[picked], out, floor)
     return errors
 
 
