@@ -1,4 +1,4 @@
-"""Model files and checkpoints: NumPy ``.npz`` archives, written atomically, read without pickle.
+"""Model files and checkpoints: NumPy ``.npz`` archives, written atomically, read as plain arrays.
 
 An archive holds named arrays and one JSON string under ``"metadata"`` (format version, a SHA-256
 checksum per array, and whatever the caller adds). Writing goes to a temporary file in the same
@@ -56,7 +56,7 @@ def save_atomic(path, arrays, metadata):
 
 
 def read_arrays(path, what="model file"):
-    """Every array of an ``.npz`` file, read without pickle; ``CheckpointError`` if it cannot be."""
+    """Every array of an ``.npz`` file (``allow_pickle=False``); ``CheckpointError`` if unreadable."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{what} not found: {path}")

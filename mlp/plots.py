@@ -9,8 +9,19 @@ def _pyplot():
     return plt
 
 
-def learning_curves(history, path):
-    """Training and validation loss per epoch, and the validation metric beside them."""
+def _save(fig, path):
+    """Lay out, write the PNG, release the figure; return the file name (for report.md)."""
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    _pyplot().close(fig)
+    return path.name
+
+
+def learning_curves(history, path, best_epoch=None):
+    """Training and validation loss per epoch, and the validation metric beside them.
+
+    A dashed line marks ``best_epoch``, the epoch whose weights the run kept.
+    """
     plt = _pyplot()
     epochs = [h["epoch"] for h in history]
     metric = next((k for k in ("val_accuracy", "val_rmse") if k in history[0]), None)
@@ -19,7 +30,6 @@ def learning_curves(history, path):
     if history[0]["val_loss"] is not None:
         axes[0].plot(epochs, [h["val_loss"] for h in history], marker="o", label="validation")
     axes[0].set(title="Loss per epoch", xlabel="epoch", ylabel="loss")
-    axes[0].legend()
     if metric and history[0][metric] is not None:
         axes[1].plot(epochs, [h[metric] for h in history], marker="o", color="tab:green")
         axes[1].set(title=f"Validation {metric[4:]}", xlabel="epoch", ylabel=metric[4:])
@@ -28,10 +38,10 @@ def learning_curves(history, path):
         axes[1].set_axis_off()
     for ax in axes:
         ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path.name
+        if best_epoch:
+            ax.axvline(best_epoch, color="grey", linestyle="--", linewidth=1, label=f"kept (epoch {best_epoch})")
+    axes[0].legend()
+    return _save(fig, path)
 
 
 def confusion(matrix, class_names, path):
@@ -50,10 +60,7 @@ def confusion(matrix, class_names, path):
         for j in range(k):
             ax.text(j, i, str(matrix[i, j]), ha="center", va="center", fontsize=8 if k > 6 else 10,
                     color="white" if matrix[i, j] > threshold else "black")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path.name
+    return _save(fig, path)
 
 
 def regression(y_true, y_pred, out_dir):
@@ -67,14 +74,10 @@ def regression(y_true, y_pred, out_dir):
     ax.set(title="Predicted vs true (held-out rows)", xlabel="true value", ylabel="predicted value")
     ax.legend()
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(out_dir / "predicted_vs_true.png", dpi=100)
-    plt.close(fig)
+    _save(fig, out_dir / "predicted_vs_true.png")
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.hist(y_pred - y_true, bins=30, color="tab:orange", edgecolor="black")
     ax.set(title="Residuals (predicted − true)", xlabel="residual", ylabel="rows")
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(out_dir / "residuals.png", dpi=100)
-    plt.close(fig)
+    _save(fig, out_dir / "residuals.png")
     return {"predicted_vs_true": "predicted_vs_true.png", "residuals": "residuals.png"}

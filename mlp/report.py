@@ -96,7 +96,8 @@ def write_report(report, out_dir, model, history=(), outputs=None, y=None):
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     if history:
-        report["plots"]["learning_curves"] = plots.learning_curves(history, out_dir / "learning_curves.png")
+        best = (report["training"] or {}).get("best_epoch")
+        report["plots"]["learning_curves"] = plots.learning_curves(history, out_dir / "learning_curves.png", best)
     if report["metrics"] is not None:
         if report["task"] == "classification":
             report["plots"]["confusion_matrix"] = plots.confusion(
