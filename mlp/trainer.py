@@ -197,7 +197,7 @@ class Trainer:
     """Runs an :class:`Experiment` in a run directory; ``stop_requested`` ends it resumably."""
 
     def __init__(self, experiment, run_dir, quiet=False, stream=None):
-        self.x = experiment
+        self.experiment = experiment
         self.run_dir = Path(run_dir)
         self.quiet = quiet
         self.stream = stream or sys.stderr
@@ -211,12 +211,12 @@ class Trainer:
 
     @property
     def has_validation(self):
-        return len(self.x.splits.X_val) > 0
+        return len(self.experiment.splits.X_val) > 0
 
     def save_checkpoint(self):
-        p, x = self.progress, self.x
-        arrays = {f"model.{k}": v for k, v in x.network.state_dict().items()}
-        arrays.update({f"optimizer.{k}": v for k, v in x.optimizer.state_dict().items()})
+        p, run = self.progress, self.experiment
+        arrays = {f"model.{k}": v for k, v in run.network.state_dict().items()}
+        arrays.update({f"optimizer.{k}": v for k, v in run.optimizer.state_dict().items()})
         if p.best_state is not None:
             arrays.update({f"best.{k}": v for k, v in p.best_state.items()})
         if p.order is not None and p.batch > 0:
@@ -225,8 +225,8 @@ class Trainer:
             "kind": CHECKPOINT_KIND, "epoch": p.epoch, "batch": p.batch, "sums": p.sums,
             "best_value": p.best_value, "best_epoch": p.best_epoch, "bad_epochs": p.bad_epochs,
             "stop_reason": p.stop_reason, "finished": p.finished, "elapsed": p.elapsed,
-            "rng": {name: x.streams[name].bit_generator.state for name in ("shuffle", "dropout")},
-            "config_hash": config_module.structural_hash(x.config),
+            "rng": {name: run.streams[name].bit_generator.state for name in ("shuffle", "dropout")},
+            "config_hash": config_module.structural_hash(run.config),
         }
         save_atomic(self.run_dir / "last.npz", arrays, metadata)
 
@@ -234,7 +234,7 @@ class Trainer:
         arrays, meta = load_checked(path)
         if meta.get("kind") != CHECKPOINT_KIND:
             raise CheckpointError(f"{path}: not an mlp training checkpoint")
-        if meta["config_hash"] != config_module.structural_hash(self.x.config):
+        if meta["config_hash"] != config_module.structural_hash(self.experiment.config):
             raise ConfigError(
                 f"{path}: the config differs structurally from the run's (data, model, loss, seed, "
                 f"optimizer or batching); refusing to resume"
@@ -242,12 +242,12 @@ class Trainer:
         def section(prefix):
             return {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
         try:
-            self.x.network.load_state_dict(section("model."))
-            self.x.optimizer.load_state_dict(section("optimizer."))
+            self.experiment.network.load_state_dict(section("model."))
+            self.experiment.optimizer.load_state_dict(section("optimizer."))
         except ValueError as exc:
             raise CheckpointError(f"{path}: {exc}") from None
         for name, state in meta["rng"].items():
-            self.x.streams[name].bit_generator.state = state
+            self.experiment.streams[name].bit_generator.state = state
         best = section("best.")
         self.progress = Progress(meta["epoch"], meta["batch"], meta["sums"], meta["best_value"],
                                  meta["best_epoch"], meta["bad_epochs"], meta["stop_reason"],
@@ -276,11 +276,11 @@ class Trainer:
 
     def run(self):
         """Train until the epoch budget, early stopping, a stop request or a non-finite value."""
-        x, p = self.x, self.progress
-        training = x.config["training"]
+        run, p = self.experiment, self.progress
+        training = run.config["training"]
         epochs = training["epochs"]
-        batches = Minibatches(x.splits.X_train, x.targets["train"], training["batch_size"],
-                              x.streams["shuffle"], training["shuffle"])
+        batches = Minibatches(run.splits.X_train, run.targets["train"], training["batch_size"],
+                              run.streams["shuffle"], training["shuffle"])
         patience = training["early_stopping"]["patience"] if self.has_validation else None
         # Overflow is detected below and reported as a non-finite loss; NumPy's warnings would only
         # repeat it, out of order.
@@ -290,8 +290,8 @@ class Trainer:
                 started = time.perf_counter()
                 if p.batch == 0:
                     p.order = batches.draw_order()
-                x.optimizer.lr = x.schedule.lr_at(p.epoch)
-                self._epoch(batches)
+                run.optimizer.lr = run.schedule.lr_at(p.epoch)
+                self.train_epoch(batches)
                 record = self._end_of_epoch(time.perf_counter() - started)
                 p.elapsed += time.perf_counter() - started
                 metrics.write(json.dumps(record) + "\n")
@@ -305,15 +305,16 @@ class Trainer:
                 self.save_checkpoint()
                 self._report_epoch(record, epochs)
         if p.best_state is not None:
-            x.network.load_state_dict(p.best_state)
+            run.network.load_state_dict(p.best_state)
         return p
 
-    def _epoch(self, batches):
-        x, p = self.x, self.progress
-        network, loss, optimizer, regularizer = x.network, x.loss, x.optimizer, x.regularizer
+    def train_epoch(self, batches):
+        """One pass over the minibatches of ``progress.order`` from ``progress.batch`` on."""
+        run, p = self.experiment, self.progress
+        network, loss, optimizer, regularizer = run.network, run.loss, run.optimizer, run.regularizer
         penalize = regularizer.active
-        clip = x.config["training"]["clip_grad_norm"]
-        max_norm = x.config["regularization"]["max_norm"]
+        clip = run.config["training"]["clip_grad_norm"]
+        max_norm = run.config["regularization"]["max_norm"]
         grads = network.flat_grads
         sums = p.sums
         bar = self._bar(len(batches), p.batch)
@@ -363,7 +364,7 @@ class Trainer:
                     file=self.stream, unit="batch", dynamic_ncols=True)
 
     def _end_of_epoch(self, seconds):
-        x, p = self.x, self.progress
+        run, p = self.experiment, self.progress
         sums = p.sums
         rows = max(sums["rows"], 1)
         record = {"epoch": p.epoch + 1, "train_loss": (sums["data"] + sums["penalty"]) / rows,
@@ -374,16 +375,16 @@ class Trainer:
         p.order = None
         p.sums = {"data": 0.0, "penalty": 0.0, "rows": 0}
         if self.has_validation:
-            val_loss, metric = evaluate_split(x, x.splits.X_val, x.targets["val"])
+            val_loss, metric = evaluate_split(run, run.splits.X_val, run.targets["val"])
             record["val_loss"], record[self.metric_name] = val_loss, metric
             self._early_stopping(record)
-        record["lr"] = x.optimizer.lr
+        record["lr"] = run.optimizer.lr
         record["seconds"] = round(seconds, 4)
         return record
 
     def _early_stopping(self, record):
         p = self.progress
-        es = self.x.config["training"]["early_stopping"]
+        es = self.experiment.config["training"]["early_stopping"]
         value = record[self.monitor]
         maximize = self.monitor == "val_accuracy"
         if p.best_value is None:
@@ -394,7 +395,7 @@ class Trainer:
             improved = value < p.best_value - es["min_delta"]
         if improved:
             p.best_value, p.best_epoch, p.bad_epochs = value, p.epoch, 0
-            p.best_state = self.x.network.state_dict()
+            p.best_state = self.experiment.network.state_dict()
         else:
             p.bad_epochs += 1
 

@@ -89,7 +89,7 @@ def mlp_contender(spec, run_dir):
     def epoch():
         trainer.progress.order = batches.draw_order()
         trainer.progress.batch = 0
-        trainer._epoch(batches)
+        trainer.train_epoch(batches)
     return epoch, experiment
 
 
