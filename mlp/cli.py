@@ -126,7 +126,7 @@ def train(config_path, overrides, out, resume_dir, overwrite, quiet):
         _, meta = load_checked(last) if last.exists() else (None, None)
         if meta is None:
             raise CheckpointError(f"--resume {run_dir}: no last.npz checkpoint there")
-        if meta.get("finished") and (run_dir / "model.npz").exists():
+        if meta.get("finished") and (run_dir / "model.npz").exists() and (run_dir / "report.json").exists():
             click.echo(f"run {run_dir} already finished ({meta.get('stop_reason')}); nothing to resume")
             return
         config = config_module.load_config(config_path or run_dir / "config.yaml", overrides)

@@ -325,9 +325,20 @@ def resolve(raw, name=None):
 
 
 def load_config(path, overrides=()):
-    """Read, override and validate a config file; the run name defaults to the file's stem."""
+    """Read, override and validate a config file; the run name defaults to the file's stem.
+
+    File paths in it (``data.path``, ``data.test_path``, ``model.init_from``) are made absolute,
+    relative to the current directory, so the saved config works from anywhere.
+    """
     raw = apply_overrides(read_config(path), overrides)
-    return resolve(raw, name=Path(path).stem)
+    config = resolve(raw, name=Path(path).stem)
+    for section, key in (("data", "path"), ("data", "test_path"), ("model", "init_from")):
+        value = config[section][key]
+        if isinstance(value, list):
+            config[section][key] = [str(Path(v).expanduser().absolute()) for v in value]
+        elif value is not None:
+            config[section][key] = str(Path(value).expanduser().absolute())
+    return config
 
 
 def ignored_keys(config):

@@ -399,3 +399,27 @@ def test_binary_config_file(tmp_path):
     config.write_bytes(b"\xff\xfe\x00binary")
     result = run("train", config)
     assert result.exit_code == 2 and "not a UTF-8 text file" in result.stderr
+
+
+def test_saved_config_works_from_another_directory(tmp_path, monkeypatch):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "pts.csv").write_text("a,b,y\n" + "".join(f"{i % 7},{i % 5},{i % 2}\n" for i in range(60)))
+    monkeypatch.chdir(tmp_path)
+    config = write_config(tmp_path / "c.yaml", "data: {path: data/pts.csv}\nmodel: {hidden: [4]}\ntraining: {epochs: 2}\n")
+    assert run("train", config, "--out", "run", "--quiet").exit_code == 0
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    assert str(data / "pts.csv") in (tmp_path / "run" / "config.yaml").read_text()
+    assert run("evaluate", tmp_path / "run", "--out", "ev").exit_code == 0
+    assert run("train", tmp_path / "run" / "config.yaml", "--out", "again", "--quiet").exit_code == 0
+
+
+def test_resume_finishes_a_run_killed_before_its_report(digits_config, tmp_path):
+    out = tmp_path / "run"
+    assert run("train", digits_config, "--out", out, "--set", "training.epochs=2").exit_code == 0
+    (out / "report.json").unlink()
+    result = run("train", "--resume", out)
+    assert result.exit_code == 0 and "test accuracy" in result.stdout
+    assert (out / "report.json").exists()
