@@ -252,6 +252,8 @@ def evaluate(model, data, split, out):
         if data is not None:
             data_config.update(name=data, path=None, test_path=None)
         dataset = load_dataset(data_config)
+        if dataset.n_features != trained.architecture["input_width"]:
+            raise MlpError(f"--data {data}: {dataset.n_features} features, the model takes {trained.architecture['input_width']}")
         if trained.task == "classification":
             dataset.y = align_labels(dataset.y, dataset.class_names, trained.class_names, data_config["name"])
             if dataset.y_test is not None:
@@ -264,8 +266,6 @@ def evaluate(model, data, split, out):
                          data_config["test_split"], False, trained.network.dtype, False,
                          data_config["corrupt_targets"], trained.architecture["n_outputs"])
         X = {"test": splits.X_test, "val": splits.X_val, "train": splits.X_train}[split]
-        if X.shape[1] != trained.architecture["input_width"]:
-            raise MlpError(f"--data {data}: {X.shape[1]} features, the model takes {trained.architecture['input_width']}")
         y = {"test": splits.y_test, "val": splits.y_val, "train": splits.y_train}[split]
         outputs = trained.network.predict(X if trained.standardizer is None else trained.standardizer.apply(X))
         rows, sizes = splits.rows(split), splits.sizes()
