@@ -162,9 +162,15 @@ class ReLU(Layer):
     def __init__(self):
         super().__init__()
         self._h = None
+        self._zeros = None
 
     def forward(self, x, training=True):
-        h = np.maximum(_as_batch(x, "ReLU.forward"), 0)
+        a = _as_batch(x, "ReLU.forward")
+        zeros = self._zeros
+        if zeros is None or zeros.shape != a.shape or zeros.dtype != a.dtype:
+            # NumPy's maximum runs SIMD against an array but not against the scalar 0 (~3x slower)
+            zeros = self._zeros = np.zeros_like(a)
+        h = np.maximum(a, zeros)
         self._h = h if training else None
         return h
 
