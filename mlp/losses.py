@@ -64,7 +64,7 @@ def _arange(n):
 
 def _ones(k, dtype):
     """``np.ones(k, dtype)``: turns row sums into a matrix-vector product."""
-    return _constant(("ones", k, np.dtype(dtype).str), lambda: np.ones(k, dtype=dtype))
+    return _constant(("ones", k, dtype), lambda: np.ones(k, dtype=dtype))
 
 
 def as_labels(target, output_shape, loss_name):
