@@ -134,9 +134,7 @@ class Linear(Layer):
         return h.astype(self.dtype, copy=False)
 
     def backward(self, g, input_grad=True):
-        h = self._h
-        if h is None:
-            self._cached(h)
+        h = self._cached(self._h)
         if type(g) is not np.ndarray or g.dtype != self.dtype or g.shape != (h.shape[0], self.out_features):
             g = np.asarray(g, dtype=self.dtype)
             if g.shape != (h.shape[0], self.out_features):
