@@ -1,5 +1,4 @@
 """PNG plots for reports, drawn with matplotlib's Agg backend (no display needed)."""
-import numpy as np
 
 
 def _pyplot():

@@ -2,7 +2,6 @@
 import numpy as np
 import pytest
 
-import mlp
 from mlp.gradcheck import relative_error
 from mlp.losses import LOSSES, get_loss
 
