@@ -337,10 +337,10 @@ def predict(model, input_path, out):
                 row += [f"{p:.6g}" for p in probabilities[i]]
             writer.writerow(row)
     else:
-        data = trained.config["data"]
-        target_names = data["target"] or BUILTIN.get(data["name"], {}).get("target", "target")
-        width = predicted.shape[1]
-        writer.writerow(["row"] + ([f"predicted_{target_names}"] if width == 1 else [f"predicted_{k}" for k in range(width)]))
+        names = trained.target_names or []
+        if len(names) != predicted.shape[1]:
+            names = [f"target_{k}" for k in range(predicted.shape[1])]
+        writer.writerow(["row"] + [f"predicted_{name}" for name in names])
         for i, values in enumerate(predicted):
             writer.writerow([i] + [f"{v:.6g}" for v in values])
     if out is None:

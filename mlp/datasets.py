@@ -284,7 +284,9 @@ def load_npz(path, task=None, name=None):
         y = y.astype(np.float64).reshape(len(y), -1)
         y_test = None if y_test is None else y_test.astype(np.float64).reshape(len(y_test), -1)
     names = [f"x{j}" for j in range(X.shape[1])]
-    return Dataset(name or path.stem, X, y, task, names, class_names, X_test, y_test)
+    width = 1 if task == "classification" else y.shape[1]
+    targets = ["y"] if width == 1 else [f"y{j}" for j in range(width)]
+    return Dataset(name or path.stem, X, y, task, names, class_names, X_test, y_test, target_names=targets)
 
 
 def _npz_pair(arrays, x_key, y_key, path):

@@ -109,7 +109,6 @@ class Linear(Layer):
         self.in_features = int(in_features)
         self.out_features = int(out_features)
         self.dtype = as_float_dtype(dtype)
-        self.init = init
         rng = np.random.default_rng() if rng is None else rng
         W = get_initializer(init)(rng, (self.out_features, self.in_features), self.dtype)
         self.params = {"W": W, "b": np.zeros(self.out_features, dtype=self.dtype)}

@@ -37,6 +37,7 @@ class TrainedModel:
     feature_names: list
     standardizer: Standardizer = None
     target_scaler: Standardizer = None
+    target_names: list = None
 
     @property
     def loss_name(self):
@@ -77,6 +78,7 @@ class TrainedModel:
             "class_names": self.class_names, "feature_names": self.feature_names,
             "standardizer": _scaler_to_json(self.standardizer),
             "target_scaler": _scaler_to_json(self.target_scaler),
+            "target_names": self.target_names,
         }
         save_atomic(path, self.network.state_dict(), metadata)
 
@@ -99,6 +101,6 @@ def load_model(path):
         return TrainedModel(network, metadata["architecture"], metadata["config"], metadata["task"],
                             metadata["class_names"], metadata["feature_names"],
                             _scaler_from_json(metadata["standardizer"]),
-                            _scaler_from_json(metadata["target_scaler"]))
+                            _scaler_from_json(metadata["target_scaler"]), metadata.get("target_names"))
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"{path}: model file does not fit its own architecture ({exc})") from None

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import DataError
+from .losses import REGRESSION_LOSSES
 
 
 @dataclass
@@ -72,7 +73,7 @@ class Splits:
     n_outputs: int
     standardizer: Standardizer = None
     target_scaler: Standardizer = None
-    own_test_set: bool = False
+    target_names: list = None
     train_rows: np.ndarray = None
     val_rows: np.ndarray = None
 
@@ -160,7 +161,7 @@ def prepare(dataset, rng, validation_split=0.1, test_split=0.2, standardize=None
         n_outputs = len(dataset.class_names) if classification else y.shape[1]
     return Splits(X_train, y_train, X_val, y_val, X_test, y_test, test_rows, dataset.task,
                   dataset.class_names, dataset.feature_names, n_outputs, standardizer, target_scaler,
-                  own_test, train_rows, val_rows)
+                  dataset.target_names, train_rows, val_rows)
 
 
 def _to_float(X, rows, scale, dtype, chunk=8192):
@@ -177,6 +178,14 @@ def _to_float(X, rows, scale, dtype, chunk=8192):
         else:
             np.multiply(picked, factor, out=out[start:start + chunk])
     return out
+
+
+def class_targets(labels, loss_config, n_outputs, dtype):
+    """Class labels as a loss takes them: encoded rows for a regression loss, else the labels."""
+    encoding = loss_config["target_encoding"]
+    if encoding is not None and loss_config["name"] in REGRESSION_LOSSES:
+        return encode_targets(labels, n_outputs, encoding, dtype)
+    return labels
 
 
 def encode_targets(labels, n_classes, encoding, dtype=np.float32):

@@ -17,7 +17,7 @@ import numpy as np
 from . import plots
 from .losses import loss_from_config
 from .metrics import classification_metrics, regression_metrics
-from .preprocessing import encode_targets
+from .preprocessing import class_targets
 
 FORMAT_VERSION = 1
 TOP_ERRORS = 10
@@ -33,10 +33,7 @@ def evaluate_model(model, outputs, y, rows):
     if model.task == "classification":
         predicted = model.predict_from_outputs(outputs)
         metrics = classification_metrics(y, predicted, model.class_names)
-        target = y
-        encoding = model.config["loss"]["target_encoding"]
-        if encoding is not None and loss.name in ("squared", "absolute", "huber"):
-            target = encode_targets(y, outputs.shape[1], encoding, outputs.dtype)
+        target = class_targets(y, model.config["loss"], outputs.shape[1], outputs.dtype)
         metrics = {"accuracy": metrics.pop("accuracy"), "loss": loss.forward(outputs, target), **metrics}
         return metrics, confident_errors(model, outputs, y, predicted, rows)
     values = model.predict_from_outputs(outputs)

@@ -30,7 +30,7 @@ from .losses import loss_from_config
 from .model_file import TrainedModel
 from .network import build_mlp
 from .optim import get_optimizer
-from .preprocessing import encode_targets, prepare
+from .preprocessing import class_targets, prepare
 from .regularizers import apply_max_norm, get_regularizer
 from .schedules import get_schedule
 
@@ -95,7 +95,7 @@ class Experiment:
     def trained_model(self):
         s = self.splits
         return TrainedModel(self.network, self.architecture, self.config, s.task, s.class_names,
-                            s.feature_names, s.standardizer, s.target_scaler)
+                            s.feature_names, s.standardizer, s.target_scaler, s.target_names)
 
 
 def build_experiment(config):
@@ -147,12 +147,11 @@ def build_experiment(config):
 
 def prepare_targets(experiment, y):
     """Targets in the form the loss takes (encoded where a regression loss meets class labels)."""
-    encoding = experiment.config["loss"]["target_encoding"]
-    if experiment.splits.task == "classification" and encoding is not None and \
-            experiment.config["loss"]["name"] in ("squared", "absolute", "huber"):
-        y = encode_targets(y, experiment.splits.n_outputs, encoding, experiment.network.dtype)
-    elif experiment.splits.task == "regression":
-        y = np.asarray(y, dtype=experiment.network.dtype)
+    dtype = experiment.network.dtype
+    if experiment.splits.task == "classification":
+        y = class_targets(y, experiment.config["loss"], experiment.splits.n_outputs, dtype)
+    else:
+        y = np.asarray(y, dtype=dtype)
     return experiment.loss.prepare_target(y, (len(y), experiment.splits.n_outputs))
 
 

@@ -423,3 +423,19 @@ def test_resume_finishes_a_run_killed_before_its_report(digits_config, tmp_path)
     result = run("train", "--resume", out)
     assert result.exit_code == 0 and "test accuracy" in result.stdout
     assert (out / "report.json").exists()
+
+
+def test_regression_loss_on_encoded_class_labels(tmp_path):
+    config = write_config(tmp_path / "c.yaml", """
+        data: {name: iris}
+        model: {hidden: [8]}
+        loss: {name: squared, target_encoding: one_hot}
+        optimizer: {name: adam, lr: 0.01}
+        training: {epochs: 30}
+    """)
+    out = tmp_path / "run"
+    result = run("train", config, "--out", out, "--quiet")
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "report.json").read_text())
+    assert report["metrics"]["accuracy"] > 0.6 and report["metrics"]["loss"] > 0
+    assert report["config"]["loss"]["target_encoding"] == "one_hot"
