@@ -189,7 +189,7 @@ def finish_run(experiment, trainer, progress, run_dir):
     splits.X_train = splits.X_val = None
     experiment.targets.clear()
     outputs = model.network.predict(splits.X_test)
-    y = _original_targets(model, splits.y_test)
+    y = splits.y_test if model.task == "classification" else model.in_target_units(splits.y_test)
     history = read_history(run_dir)
     seen = n_train * len(history)
     training = {"epochs_run": progress.epoch, "best_epoch": progress.best_epoch or progress.epoch,
@@ -199,12 +199,6 @@ def finish_run(experiment, trainer, progress, run_dir):
                           sizes, training)
     write_report(report, run_dir, model, history, outputs, y)
     click.echo(summary_line(report, run_dir))
-
-
-def _original_targets(model, y):
-    if model.task == "classification" or model.target_scaler is None:
-        return y
-    return model.target_scaler.inverse(np.asarray(y, dtype=np.float64))
 
 
 def summary_line(report, where):

@@ -58,7 +58,11 @@ class TrainedModel:
             if outputs.shape[1] == 1:
                 return (outputs[:, 0] > 0).astype(np.int64)
             return outputs.argmax(axis=1)
-        values = outputs.astype(np.float64)
+        return self.in_target_units(outputs)
+
+    def in_target_units(self, values):
+        """Regression values (standardized, as the network sees them) in the target's own units."""
+        values = np.asarray(values, dtype=np.float64)
         return values if self.target_scaler is None else self.target_scaler.inverse(values)
 
     def probabilities(self, outputs):

@@ -170,7 +170,7 @@ def evaluate_split(experiment, X, target):
         labels = target if target.ndim == 1 else target.argmax(axis=1)
         metric = float(np.mean(predicted == labels))
     else:
-        truth = model.predict_from_outputs(np.asarray(target, dtype=np.float64))
+        truth = model.in_target_units(target)
         metric = float(np.sqrt(np.mean((predicted - truth) ** 2)))
     return total / len(X), metric
 
