@@ -9,7 +9,7 @@ W3 784-1024-1024-10 batch 256 SGD momentum 0.9. mlp runs through the trainer's o
 warm-up they run in interleaved rounds (A B C D A B C D …). Reported: median epoch time, min–max,
 the ratio to PyTorch taken pair by pair within each round (median), GFLOP/s of the epoch's matrix
 products, and how far the process's resident memory grew above its level at the start of the
-contender's epochs (sampled every millisecond). A contender that is not
+contender's epochs (the kernel's high-water mark, Linux only). A contender that is not
 installed is reported as absent. ``--profile`` prints where mlp's epoch time goes instead.
 """
 import argparse
@@ -19,7 +19,6 @@ import platform
 import pstats
 import statistics
 import tempfile
-import threading
 import time
 import warnings
 
@@ -33,30 +32,31 @@ WORKLOADS = {
 
 
 class PeakMemory:
-    """Growth of the resident set size (MB) above its value at entry, peak sampled every ms."""
+    """Growth (MB) of the resident set's high-water mark above the resident size at entry.
+
+    Linux keeps the peak itself (``VmHWM``); writing 5 to ``/proc/self/clear_refs`` resets it, so no
+    sampling thread competes with the contender for the two cores. Elsewhere ``growth`` is None.
+    """
 
     def __enter__(self):
-        self.start = self.peak = self._rss()
-        self._running = True
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-        self._thread.start()
+        self.growth = None
+        try:
+            with open("/proc/self/clear_refs", "w") as f:
+                f.write("5")
+            self.start = self._status("VmRSS")
+        except OSError:
+            self.start = None
         return self
 
     @staticmethod
-    def _rss():
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * 4096 / 2**20
-
-    def _sample(self):
-        while self._running:
-            self.peak = max(self.peak, self._rss())
-            time.sleep(0.001)
+    def _status(field):
+        with open("/proc/self/status") as f:
+            line = next(line for line in f if line.startswith(field + ":"))
+        return int(line.split()[1]) / 1024
 
     def __exit__(self, *exc):
-        self._running = False
-        self._thread.join()
-        self.peak = max(self.peak, self._rss())
-        self.growth = self.peak - self.start
+        if self.start is not None:
+            self.growth = self._status("VmHWM") - self.start
 
 
 def epoch_flops(n, sizes):
@@ -229,7 +229,7 @@ def main():
             contenders["scikit-learn"] = sklearn_contender(spec, X, y) if available("sklearn") else None
             contenders["GEMMs alone"] = gemm_contender(spec, X)
             times = {k: [] for k in contenders}
-            peaks = {k: 0.0 for k in contenders}
+            peaks = {k: None for k in contenders}
             for k, epoch in contenders.items():
                 if epoch is not None:
                     epoch()  # warm-up
@@ -241,7 +241,8 @@ def main():
                         started = time.perf_counter()
                         epoch()
                         times[k].append(time.perf_counter() - started)
-                    peaks[k] = max(peaks[k], memory.growth)
+                    if memory.growth is not None:
+                        peaks[k] = max(peaks[k] or 0.0, memory.growth)
             flops = epoch_flops(len(X), [784, *spec["hidden"], 10])
             rows = {}
             for k in contenders:
@@ -274,8 +275,9 @@ def print_table(name, spec, rows):
             print(f"| {k} | absent (not installed) | | | | |")
             continue
         ratio = "–" if row["ratio_to_pytorch"] is None else f"{row['ratio_to_pytorch']:.2f}"
+        memory = "–" if row["rss_growth_mb"] is None else f"{row['rss_growth_mb']:.1f}"
         print(f"| {k} | {row['median_s']:.3f} | {row['min_s']:.3f}–{row['max_s']:.3f} | {ratio} | "
-              f"{row['gflops']:.1f} | {row['rss_growth_mb']:.1f} |")
+              f"{row['gflops']:.1f} | {memory} |")
 
 
 if __name__ == "__main__":
