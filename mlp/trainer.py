@@ -328,9 +328,11 @@ class Trainer:
             squared_norm = float(np.dot(grads, grads))
             if not (math.isfinite(data_loss) and math.isfinite(penalty) and math.isfinite(squared_norm)):
                 what = "loss" if not math.isfinite(data_loss + penalty) else "gradient"
+                kept = ("the last good checkpoint is kept" if (self.run_dir / "last.npz").exists()
+                        else "no epoch had finished, so there is no checkpoint")
                 raise NonFiniteError(
                     f"non-finite {what} at epoch {p.epoch + 1}, batch {index + 1}: training diverged "
-                    f"(try a smaller optimizer.lr); the last good checkpoint is kept"
+                    f"(try a smaller optimizer.lr); {kept}"
                 )
             if clip is not None:
                 norm = math.sqrt(squared_norm)

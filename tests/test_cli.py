@@ -174,9 +174,27 @@ def test_non_finite_loss_stops_with_its_own_status(tmp_path):
     result = run("train", config, "--out", out)
     assert result.exit_code == 3, result.output
     assert "non-finite" in result.stderr and "epoch 1, batch" in result.stderr
-    if (out / "last.npz").exists():
-        arrays, _ = checkpoint.load_checked(out / "last.npz")
-        assert all(np.all(np.isfinite(a)) for a in arrays.values() if a.dtype.kind == "f")
+    assert "no epoch had finished, so there is no checkpoint" in result.stderr
+    assert not (out / "last.npz").exists()
+
+
+def test_divergence_after_some_epochs_keeps_the_last_finite_checkpoint(tmp_path):
+    # full batches without shuffling: plain gradient descent with a step past the stability limit
+    # grows the error geometrically, so the run diverges after several good epochs
+    config = write_config(tmp_path / "boom.yaml", """
+        data: {name: diabetes, validation_split: 0.0, test_split: 0.2}
+        model: {hidden: []}
+        loss: {name: squared}
+        optimizer: {name: sgd, lr: 4.0}
+        training: {epochs: 200, batch_size: 1000, shuffle: false}
+    """)
+    out = tmp_path / "run"
+    result = run("train", config, "--out", out)
+    assert result.exit_code == 3, result.output
+    assert "the last good checkpoint is kept" in result.stderr
+    arrays, meta = checkpoint.load_checked(out / "last.npz")
+    assert meta["epoch"] >= 2 and f"epoch {meta['epoch'] + 1}, batch 1" in result.stderr
+    assert all(np.all(np.isfinite(a)) for a in arrays.values() if a.dtype.kind == "f")
 
 
 @pytest.mark.parametrize("text,message", [
