@@ -17,7 +17,7 @@ from pathlib import Path
 import yaml
 
 from .datasets import BUILTIN
-from .errors import ConfigError
+from .errors import ConfigError, DataError
 from .initializers import INITIALIZERS
 from .layers import ACTIVATIONS
 from .losses import CLASSIFICATION_LOSSES, LOSSES, REGRESSION_LOSSES
@@ -367,6 +367,9 @@ def check_task(config, task, n_classes):
             f"{where} is a regression loss but the target holds class labels; set loss.target_encoding "
             f"to one_hot or plus_minus_one to train it on encoded labels, or use a classification loss"
         )
+    if task == "classification" and n_classes < 2:
+        source = config["data"]["path"] or config["data"]["name"]
+        raise DataError(f"{source}: the target holds a single class; classification needs at least 2")
     if loss == "binary_cross_entropy" and n_classes != 2:
         raise ConfigError(f"{where} needs exactly 2 classes, the data has {n_classes}")
     if config["training"]["early_stopping"]["monitor"] == ("val_accuracy" if task == "regression" else "val_rmse"):

@@ -419,6 +419,16 @@ def test_binary_config_file(tmp_path):
     assert result.exit_code == 2 and "not a UTF-8 text file" in result.stderr
 
 
+def test_a_single_class_is_a_clear_error(tmp_path):
+    data = tmp_path / "one.csv"
+    data.write_text("a,b,kind\n" + "".join(f"{i},{i % 3},cat\n" for i in range(20)))
+    config = write_config(tmp_path / "c.yaml", f"data: {{path: {data}}}\nmodel: {{hidden: [4]}}\n")
+    result = run("train", config, "--out", tmp_path / "run")
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip() == f"error: {data}: the target holds a single class; classification needs at least 2"
+    assert not (tmp_path / "run").exists()
+
+
 def test_saved_config_works_from_another_directory(tmp_path, monkeypatch):
     data = tmp_path / "data"
     data.mkdir()
