@@ -370,12 +370,20 @@ def summary(config_path, overrides):
 # -------------------------------------------------------------------------------------- gradcheck
 
 
+def _finite(ctx, param, value):
+    """Click callback: reject NaN and infinity (``FloatRange`` lets NaN through)."""
+    if not np.isfinite(value):
+        raise click.BadParameter(f"{value} is not a finite number", param=param)
+    return value
+
+
 @main.command()
 @click.argument("config_path", metavar="CONFIG", type=click.Path(dir_okay=False))
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config key.")
-@click.option("--rows", default=4, show_default=True, help="Training rows in the checked batch.")
-@click.option("--entries", default=50, show_default=True, help="Entries checked per parameter array (0: all).")
-@click.option("--tolerance", default=1e-6, show_default=True, help="Largest acceptable relative error.")
+@click.option("--rows", default=4, show_default=True, type=click.IntRange(min=1), help="Training rows in the checked batch.")
+@click.option("--entries", default=50, show_default=True, type=click.IntRange(min=0), help="Entries checked per parameter array (0: all).")
+@click.option("--tolerance", default=1e-6, show_default=True, type=click.FloatRange(min=0, min_open=True), callback=_finite,
+              help="Largest acceptable relative error.")
 def gradcheck(config_path, overrides, rows, entries, tolerance):
     """Check CONFIG's backpropagation against finite differences (float64, its own data)."""
     config = config_module.load_config(config_path, [*overrides, "training.dtype=float64"])
@@ -389,7 +397,7 @@ def gradcheck(config_path, overrides, rows, entries, tolerance):
         click.echo(f"{key:<{width}}  {error:.3e}  {'ok' if error < tolerance else 'FAIL'}")
     worst = max(errors.values())
     click.echo(f"max relative error {worst:.3e} (tolerance {tolerance:g})")
-    if worst >= tolerance:
+    if not worst < tolerance:
         sys.exit(1)
 
 

@@ -322,6 +322,14 @@ def test_evaluate_predict_summary_gradcheck(digits_config, tmp_path):
     assert "max relative error" in result.stdout and "0.W" in result.stdout
 
 
+@pytest.mark.parametrize("option,value", [("--rows", "0"), ("--entries", "-1"), ("--tolerance", "0"),
+                                          ("--tolerance", "nan"), ("--tolerance", "inf")])
+def test_gradcheck_rejects_meaningless_options(digits_config, option, value):
+    result = run("gradcheck", digits_config, option, value)
+    assert result.exit_code == 2 and f"Invalid value for '{option}'" in result.stderr
+    assert "Traceback" not in result.output
+
+
 def test_gradcheck_fails_on_a_wrong_gradient(digits_config, monkeypatch):
     from mlp import layers
     original = layers.Linear.backward
