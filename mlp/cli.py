@@ -120,15 +120,18 @@ class _StopOnSignal:
 @click.option("--quiet", is_flag=True, help="Print only the final result.")
 def train(config_path, overrides, out, resume_dir, overwrite, quiet):
     """Train the experiment described by CONFIG (YAML); report on its held-out data."""
+    resume = False
     if resume_dir is not None:
         run_dir = Path(resume_dir)
         last = run_dir / "last.npz"
-        _, meta = load_checked(last) if last.exists() else (None, None)
-        if meta is None:
-            raise CheckpointError(f"--resume {run_dir}: no last.npz checkpoint there")
-        if meta.get("finished") and (run_dir / "model.npz").exists() and (run_dir / "report.json").exists():
-            click.echo(f"run {run_dir} already finished ({meta.get('stop_reason')}); nothing to resume")
-            return
+        if last.exists():
+            _, meta = load_checked(last)
+            if meta.get("finished") and (run_dir / "model.npz").exists() and (run_dir / "report.json").exists():
+                click.echo(f"run {run_dir} already finished ({meta.get('stop_reason')}); nothing to resume")
+                return
+            resume = True
+        elif not (run_dir / "config.yaml").is_file():
+            raise CheckpointError(f"--resume {run_dir}: not a run directory (neither last.npz nor config.yaml there)")
         config = config_module.load_config(config_path or run_dir / "config.yaml", overrides)
     elif config_path is None:
         raise MlpError("train needs a CONFIG file (or --resume RUN_DIR)")
@@ -143,8 +146,13 @@ def train(config_path, overrides, out, resume_dir, overwrite, quiet):
         (run_dir / "config.yaml").write_text(config_module.dump(config), encoding="utf-8")
     else:
         lock = _lock(run_dir)
+        if not resume:
+            # stopped (killed) before its first epoch ended: nothing to lose, so start it over
+            (run_dir / "metrics.jsonl").unlink(missing_ok=True)
+            (run_dir / "config.yaml").write_text(config_module.dump(config), encoding="utf-8")
+            click.echo(f"{run_dir} has no checkpoint yet (stopped during its first epoch): starting it over", err=True)
     try:
-        _train_locked(experiment, run_dir, resume_dir is not None, quiet)
+        _train_locked(experiment, run_dir, resume, quiet)
     finally:
         lock.close()
 

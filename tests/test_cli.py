@@ -452,6 +452,28 @@ def test_saved_config_works_from_another_directory(tmp_path, monkeypatch):
     assert run("train", tmp_path / "run" / "config.yaml", "--out", "again", "--quiet").exit_code == 0
 
 
+def test_resume_of_a_run_killed_in_its_first_epoch_starts_it_over(digits_config, tmp_path):
+    reference = tmp_path / "reference"
+    assert run("train", digits_config, "--out", reference, "--set", "training.epochs=2").exit_code == 0
+    # what a SIGKILL between the first metrics line and the first checkpoint leaves behind
+    killed = tmp_path / "killed"
+    killed.mkdir()
+    (killed / "config.yaml").write_text((reference / "config.yaml").read_text())
+    (killed / "metrics.jsonl").write_text('{"epoch": 1, "train_lo')
+    result = run("train", "--resume", killed)
+    assert result.exit_code == 0, result.output
+    assert "no checkpoint yet" in result.stderr and "starting it over" in result.stderr
+    assert len(metrics_lines(killed)) == 2
+    assert npz_arrays(killed / "model.npz").keys() == npz_arrays(reference / "model.npz").keys()
+    for key, value in npz_arrays(reference / "model.npz").items():
+        assert np.array_equal(npz_arrays(killed / "model.npz")[key], value), key
+
+
+def test_resume_of_a_directory_that_is_not_a_run(tmp_path):
+    result = run("train", "--resume", tmp_path)
+    assert result.exit_code == 2 and "not a run directory" in result.stderr
+
+
 def test_resume_finishes_a_run_killed_before_its_report(digits_config, tmp_path):
     out = tmp_path / "run"
     assert run("train", digits_config, "--out", out, "--set", "training.epochs=2").exit_code == 0
