@@ -76,17 +76,55 @@ def _verified(path, arrays):
         metadata = json.loads(str(arrays.pop(METADATA_KEY)))
     except json.JSONDecodeError as exc:
         raise CheckpointError(f"{path}: unreadable metadata ({exc})") from None
+    if not isinstance(metadata, dict):
+        raise CheckpointError(f"{path}: metadata is not a JSON object")
     if metadata.get("format_version") != FORMAT_VERSION:
         raise CheckpointError(
             f"{path}: format version {metadata.get('format_version')!r}, this mlp reads {FORMAT_VERSION}"
         )
-    expected = metadata.get("checksums", {})
-    if set(expected) != set(arrays):
+    expected = metadata.get("checksums")
+    if not isinstance(expected, dict) or set(expected) != set(arrays):
         raise CheckpointError(f"{path}: the arrays do not match the metadata's list of arrays")
     for key, value in arrays.items():
         if checksum(value) != expected[key]:
             raise CheckpointError(f"{path}: checksum mismatch for array {key!r} (the file is corrupt)")
     return arrays, metadata
+
+
+def _is_number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+_KINDS = {
+    "int": lambda v: isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 2**53,
+    "number": _is_number,
+    "str": lambda v: isinstance(v, str),
+    "bool": lambda v: isinstance(v, bool),
+    "none": lambda v: v is None,
+    "dict": lambda v: isinstance(v, dict),
+    "list[int]": lambda v: isinstance(v, list) and all(_KINDS["int"](x) for x in v),
+    "list[number]": lambda v: isinstance(v, list) and all(_is_number(x) for x in v),
+    "list[str]": lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
+}
+
+
+def require(metadata, fields, path, where="metadata"):
+    """Check that ``metadata[key]`` has one of the kinds ``fields[key]`` names, for every key.
+
+    Kinds: ``int`` (0 <= n < 2⁵³), ``number``, ``str``, ``bool``, ``none``, ``dict``, ``list[int]``,
+    ``list[number]``, ``list[str]``. A missing key or a value of another kind raises
+    ``CheckpointError`` naming the file and the key: a file whose checksums hold but whose metadata
+    was edited or written by something else must not get further than this.
+    """
+    if not isinstance(metadata, dict):
+        raise CheckpointError(f"{path}: {where} is not a JSON object")
+    for key, kinds in fields.items():
+        if key not in metadata:
+            raise CheckpointError(f"{path}: {where} lacks {key!r}")
+        if not any(_KINDS[kind](metadata[key]) for kind in kinds):
+            shown = repr(metadata[key])
+            shown = shown if len(shown) <= 60 else shown[:57] + "..."
+            raise CheckpointError(f"{path}: {where} {key!r} is {shown}, expected {' or '.join(kinds)}")
 
 
 def load_checked(path):

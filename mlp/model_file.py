@@ -8,8 +8,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .checkpoint import load_checked, save_atomic
-from .errors import CheckpointError
+from .checkpoint import load_checked, require, save_atomic
+from .config import resolve
+from .errors import CheckpointError, ConfigError
 from .layers import sigmoid
 from .network import build_mlp
 from .preprocessing import Standardizer
@@ -95,16 +96,47 @@ def network_from_architecture(architecture, rng=None):
 
 
 def load_model(path):
-    """Read a ``model.npz`` written by :meth:`TrainedModel.save`."""
+    """Read a ``model.npz`` written by :meth:`TrainedModel.save`, checking everything it declares."""
     arrays, metadata = load_checked(path)
     if metadata.get("kind") != KIND:
         raise CheckpointError(f"{path}: not an mlp model file (kind {metadata.get('kind')!r})")
+    require(metadata, {"architecture": ("dict",), "config": ("dict",), "task": ("str",),
+                       "class_names": ("list[str]", "none"), "feature_names": ("list[str]",),
+                       "standardizer": ("dict", "none"), "target_scaler": ("dict", "none"),
+                       "target_names": ("list[str]", "none")}, path)
+    architecture = metadata["architecture"]
+    require(architecture, {"input_width": ("int",), "hidden": ("list[int]",), "n_outputs": ("int",),
+                           "activation": ("str",), "dropout": ("number",), "init": ("str",),
+                           "dtype": ("str",)}, path, "architecture")
     try:
-        network = network_from_architecture(metadata["architecture"])
+        config = resolve(metadata["config"])
+    except ConfigError as exc:
+        raise CheckpointError(f"{path}: its stored config is invalid ({exc})") from None
+    _check_data_contract(metadata, path)
+    try:
+        network = network_from_architecture(architecture)
         network.load_state_dict(arrays)
-        return TrainedModel(network, metadata["architecture"], metadata["config"], metadata["task"],
-                            metadata["class_names"], metadata["feature_names"],
-                            _scaler_from_json(metadata["standardizer"]),
-                            _scaler_from_json(metadata["target_scaler"]), metadata.get("target_names"))
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"{path}: model file does not fit its own architecture ({exc})") from None
+    return TrainedModel(network, architecture, config, metadata["task"], metadata["class_names"],
+                        metadata["feature_names"], _scaler_from_json(metadata["standardizer"]),
+                        _scaler_from_json(metadata["target_scaler"]), metadata["target_names"])
+
+
+def _check_data_contract(metadata, path):
+    """Task, names and scalers agree with the architecture's widths."""
+    width, n_outputs = metadata["architecture"]["input_width"], metadata["architecture"]["n_outputs"]
+    task, class_names = metadata["task"], metadata["class_names"]
+    if task not in ("classification", "regression"):
+        raise CheckpointError(f"{path}: unknown task {task!r}")
+    if task == "classification" and (class_names is None or len(class_names) < 2
+                                     or len(class_names) != max(n_outputs, 2)):
+        raise CheckpointError(f"{path}: class names {class_names!r} do not fit {n_outputs} outputs")
+    if len(metadata["feature_names"]) != width:
+        raise CheckpointError(f"{path}: {len(metadata['feature_names'])} feature names for {width} inputs")
+    for key, size in (("standardizer", width), ("target_scaler", n_outputs)):
+        scaler = metadata[key]
+        if scaler is not None:
+            require(scaler, {"mean": ("list[number]",), "std": ("list[number]",)}, path, key)
+            if len(scaler["mean"]) != size or len(scaler["std"]) != size:
+                raise CheckpointError(f"{path}: {key} does not have {size} entries")

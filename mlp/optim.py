@@ -92,7 +92,10 @@ class Optimizer:
                         f"{self.name}: optimizer state {key!r} has shape {value.shape}, expected {array.shape}"
                     )
                 np.copyto(array, value, casting="unsafe")
-        self.t = int(state["t"])
+        t = np.asarray(state.get("t"))
+        if t.shape != () or t.dtype.kind not in "iu" or not 0 <= t < 2**53:
+            raise ValueError(f"{self.name}: optimizer state 't' must be a step count, got {state.get('t')!r}")
+        self.t = int(t)
 
     def __repr__(self):
         return f"{type(self).__name__}(lr={self.lr})"

@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from . import config as config_module
 from .batching import Minibatches
-from .checkpoint import load_checked, load_state_dict, save_atomic
+from .checkpoint import load_checked, load_state_dict, require, save_atomic
 from .datasets import load_builtin, load_path
 from .errors import CheckpointError, ConfigError, NonFiniteError
 from .losses import loss_from_config
@@ -66,6 +66,12 @@ def load_dataset(data_config):
     if data_config["task"] != "auto" and dataset.task != data_config["task"]:
         raise ConfigError(f"data.task: {data_config['task']} does not fit {dataset.name} ({dataset.task})")
     return dataset
+
+
+def _is_permutation(order, n):
+    """Whether ``order`` is a 1-D integer array holding each of 0..n−1 once."""
+    return (order is not None and order.ndim == 1 and order.dtype.kind in "iu" and len(order) == n
+            and np.array_equal(np.sort(order), np.arange(n)))
 
 
 def align_labels(labels, names, class_names, source):
@@ -233,6 +239,14 @@ class Trainer:
         arrays, meta = load_checked(path)
         if meta.get("kind") != CHECKPOINT_KIND:
             raise CheckpointError(f"{path}: not an mlp training checkpoint")
+        require(meta, {"epoch": ("int",), "batch": ("int",), "sums": ("dict",), "best_value": ("number", "none"),
+                       "best_epoch": ("int", "none"), "bad_epochs": ("int",), "stop_reason": ("str", "none"),
+                       "finished": ("bool",), "elapsed": ("number",), "rng": ("dict",), "config_hash": ("str",)},
+                path)
+        require(meta["sums"], {"data": ("number",), "penalty": ("number",), "rows": ("int",)}, path, "sums")
+        require(meta["rng"], {"shuffle": ("dict",), "dropout": ("dict",)}, path, "rng")
+        if max(meta["best_epoch"] or 0, meta["bad_epochs"]) > meta["epoch"]:
+            raise CheckpointError(f"{path}: its early-stopping record is ahead of its epoch count")
         if meta["config_hash"] != config_module.structural_hash(self.experiment.config):
             raise ConfigError(
                 f"{path}: the config differs structurally from the run's (data, model, loss, seed, "
@@ -245,12 +259,22 @@ class Trainer:
             self.experiment.optimizer.load_state_dict(section("optimizer."))
         except ValueError as exc:
             raise CheckpointError(f"{path}: {exc}") from None
-        for name, state in meta["rng"].items():
-            self.experiment.streams[name].bit_generator.state = state
+        for name in ("shuffle", "dropout"):
+            try:
+                self.experiment.streams[name].bit_generator.state = meta["rng"][name]
+            except (KeyError, TypeError, ValueError, OverflowError) as exc:
+                raise CheckpointError(f"{path}: unusable {name} generator state ({exc!r})") from None
+        order, n_rows = arrays.get("order"), len(self.experiment.splits.X_train)
+        training = self.experiment.config["training"]
+        if meta["batch"] > 0:
+            fits = meta["batch"] < -(-n_rows // training["batch_size"])
+            fits = fits and (_is_permutation(order, n_rows) if training["shuffle"] else order is None)
+            if not fits:
+                raise CheckpointError(f"{path}: its position inside the epoch does not fit the training rows")
         best = section("best.")
         self.progress = Progress(meta["epoch"], meta["batch"], meta["sums"], meta["best_value"],
                                  meta["best_epoch"], meta["bad_epochs"], meta["stop_reason"],
-                                 meta["finished"], meta["elapsed"], arrays.get("order"), best or None)
+                                 meta["finished"], meta["elapsed"], order, best or None)
         self._truncate_metrics(meta["epoch"])
 
     def _truncate_metrics(self, epochs):

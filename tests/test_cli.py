@@ -162,6 +162,54 @@ def test_corrupt_checkpoint_is_a_clear_error(digits_config, tmp_path):
     assert "model.npz" in result.stderr and ("corrupt" in result.stderr or "checksum" in result.stderr)
 
 
+def rewrite(path, edit):
+    """Rewrite an mlp archive through ``edit(arrays, metadata)`` with fresh, valid checksums."""
+    arrays, metadata = checkpoint.load_checked(path)
+    for key in ("checksums", "format_version"):
+        metadata.pop(key)
+    edit(arrays, metadata)
+    checkpoint.save_atomic(path, arrays, metadata)
+
+
+@pytest.mark.parametrize("edit,message", [
+    (lambda a, m: m.update(architecture=[]), "metadata 'architecture' is [], expected dict"),
+    (lambda a, m: m["architecture"].update(hidden=["16"]), "architecture 'hidden' is ['16'], expected list[int]"),
+    (lambda a, m: m["config"].pop("data"), "its stored config is invalid"),
+    (lambda a, m: m["config"]["optimizer"].update(lr=-1), "its stored config is invalid (optimizer.lr"),
+    (lambda a, m: m.update(class_names=["a", 1, "c"]), "metadata 'class_names' is ['a', 1, 'c']"),
+    (lambda a, m: m.update(class_names=["a", "b"]), "class names ['a', 'b'] do not fit 10 outputs"),
+    (lambda a, m: m.update(task="ranking"), "unknown task 'ranking'"),
+    (lambda a, m: m["standardizer"].update(mean={"x": 1}), "standardizer 'mean' is {'x': 1}"),
+    (lambda a, m: m.update(feature_names=["x"]), "1 feature names for 64 inputs"),
+])
+def test_model_file_with_edited_metadata_is_a_clear_error(digits_config, tmp_path, edit, message):
+    out = tmp_path / "run"
+    assert run("train", digits_config, "--out", out, "--set", "training.epochs=1").exit_code == 0
+    rewrite(out / "model.npz", edit)
+    for args in (("evaluate", out), ("predict", out, tmp_path / "rows.csv")):
+        result = run(*args)
+        assert result.exit_code == 2, result.output
+        assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("edit,message", [
+    (lambda a, m: m.update(epoch="3"), "metadata 'epoch' is '3', expected int"),
+    (lambda a, m: m.update(epoch=10**20), "metadata 'epoch' is 100000000000000000000, expected int"),
+    (lambda a, m: m["sums"].update(rows=None), "sums 'rows' is None, expected int"),
+    (lambda a, m: m.update(rng={"shuffle": {}, "dropout": {}}), "unusable shuffle generator state"),
+    (lambda a, m: m.update(best_epoch=7), "early-stopping record is ahead of its epoch count"),
+    (lambda a, m: a.update({"optimizer.t": np.zeros(3)}), "optimizer state 't' must be a step count"),
+    (lambda a, m: m.update(batch=2) or a.update(order=np.arange(5)), "position inside the epoch"),
+])
+def test_checkpoint_with_edited_metadata_is_a_clear_error(digits_config, tmp_path, edit, message):
+    out = tmp_path / "run"
+    assert run("train", digits_config, "--out", out, "--set", "training.epochs=2").exit_code == 0
+    rewrite(out / "last.npz", lambda arrays, metadata: (metadata.update(finished=False), edit(arrays, metadata)))
+    result = run("train", "--resume", out)
+    assert result.exit_code == 2, result.output
+    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
 def test_non_finite_loss_stops_with_its_own_status(tmp_path):
     config = write_config(tmp_path / "boom.yaml", """
         data: {name: diabetes, standardize: false, standardize_target: false}
