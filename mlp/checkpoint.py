@@ -1,21 +1,20 @@
 """Model files and checkpoints: NumPy ``.npz`` archives, written atomically, read as plain arrays.
 
 An archive holds named arrays and one JSON string under ``"metadata"`` (format version, a SHA-256
-checksum per array, and whatever the caller adds). Writing goes to a temporary file in the same
-folder, which is flushed, fsynced and then renamed over the target with ``os.replace``: a crash at
+checksum per array, and whatever the caller adds). Writing is atomic (:mod:`mlp.files`): a crash at
 any moment leaves either the old file or the new one, never a mix. Reading uses
-``np.load(allow_pickle=False)`` and verifies every checksum.
+``np.load(allow_pickle=False)``, verifies every checksum, and :func:`require` checks the metadata's
+fields before anything uses them.
 """
 import hashlib
 import json
-import os
-import tempfile
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from .errors import CheckpointError
+from .files import write_atomic
 
 FORMAT_VERSION = 1
 METADATA_KEY = "metadata"
@@ -35,24 +34,9 @@ def write_archive(file, arrays, metadata):
 
 def save_atomic(path, arrays, metadata):
     """Save ``arrays`` (name → ndarray) and ``metadata`` (JSON-able) to ``path`` atomically."""
-    path = Path(path)
     metadata = {**metadata, "format_version": FORMAT_VERSION,
                 "checksums": {key: checksum(value) for key, value in arrays.items()}}
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as file:
-            write_archive(file, arrays, metadata)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
+    write_atomic(path, lambda file: write_archive(file, arrays, metadata))
 
 
 def read_arrays(path, what="model file"):

@@ -22,6 +22,7 @@ from .checkpoint import load_checked
 from .compare import compare as compare_runs, render
 from .datasets import BUILTIN, check_finite, load_path, read_bytes
 from .errors import CheckpointError, MlpError, NonFiniteError
+from .files import write_text_atomic
 from .gradcheck import check_gradients
 from .model_file import load_model
 from .preprocessing import prepare
@@ -46,7 +47,8 @@ class Cli(click.Group):
         except NonFiniteError as exc:
             self._fail(ctx, f"error: {exc}", EXIT_NON_FINITE)
         except OSError as exc:
-            self._fail(ctx, f"error: {exc}", EXIT_USER_ERROR)
+            where = f"{exc.filename}: " if exc.filename else ""
+            self._fail(ctx, f"error: {where}{exc.strerror or exc}", EXIT_USER_ERROR)
         except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
         except Exception as exc:  # a bug, not the user's doing: still no traceback unless --debug
@@ -143,13 +145,13 @@ def train(config_path, overrides, out, resume_dir, overwrite, quiet):
         click.echo(f"warning: {note}", err=True)
     if run_dir is None:
         run_dir, lock = _run_dir(config, out, overwrite)
-        (run_dir / "config.yaml").write_text(config_module.dump(config), encoding="utf-8")
+        write_text_atomic(run_dir / "config.yaml", config_module.dump(config))
     else:
         lock = _lock(run_dir)
         if not resume:
             # stopped (killed) before its first epoch ended: nothing to lose, so start it over
             (run_dir / "metrics.jsonl").unlink(missing_ok=True)
-            (run_dir / "config.yaml").write_text(config_module.dump(config), encoding="utf-8")
+            write_text_atomic(run_dir / "config.yaml", config_module.dump(config))
             click.echo(f"{run_dir} has no checkpoint yet (stopped during its first epoch): starting it over", err=True)
     try:
         _train_locked(experiment, run_dir, resume, quiet)
@@ -348,9 +350,7 @@ def predict(model, input_path, out):
     if out is None:
         click.echo(buffer.getvalue(), nl=False)
     else:
-        temporary = Path(out).with_name(f".{Path(out).name}.tmp")
-        temporary.write_text(buffer.getvalue())
-        temporary.replace(out)
+        write_text_atomic(out, buffer.getvalue())
         click.echo(f"wrote {len(predicted)} predictions to {out}", err=True)
 
 

@@ -1,4 +1,5 @@
 """PNG plots for reports, drawn with matplotlib's Agg backend (no display needed)."""
+from .files import write_atomic
 
 
 def _pyplot():
@@ -11,7 +12,7 @@ def _pyplot():
 def _save(fig, path):
     """Lay out, write the PNG, release the figure; return the file name (for report.md)."""
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    write_atomic(path, lambda file: fig.savefig(file, format="png", dpi=100))
     _pyplot().close(fig)
     return path.name
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from . import plots
+from .files import write_text_atomic
 from .losses import loss_from_config
 from .metrics import classification_metrics, regression_metrics
 from .preprocessing import class_targets
@@ -102,15 +103,9 @@ def write_report(report, out_dir, model, history=(), outputs=None, y=None):
         else:
             predicted = model.predict_from_outputs(outputs)
             report["plots"].update(plots.regression(np.asarray(y, dtype=float), predicted, out_dir))
-    _write_text(out_dir / "report.json", json.dumps(report, indent=2) + "\n")
-    _write_text(out_dir / "report.md", markdown(report))
+    write_text_atomic(out_dir / "report.json", json.dumps(report, indent=2) + "\n")
+    write_text_atomic(out_dir / "report.md", markdown(report))
     return report
-
-
-def _write_text(path, text):
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(text, encoding="utf-8")
-    temporary.replace(path)
 
 
 def _fmt(value, digits=4):

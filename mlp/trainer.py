@@ -26,6 +26,7 @@ from .batching import Minibatches
 from .checkpoint import load_checked, load_state_dict, require, save_atomic
 from .datasets import load_builtin, load_path
 from .errors import CheckpointError, ConfigError, NonFiniteError
+from .files import write_text_atomic
 from .losses import loss_from_config
 from .model_file import TrainedModel
 from .network import build_mlp
@@ -291,9 +292,7 @@ class Trainer:
             if not isinstance(record, dict) or not isinstance(record.get("epoch"), int) or record["epoch"] > epochs:
                 break
             keep.append(line)
-        temporary = path.with_name(".metrics.jsonl.tmp")
-        temporary.write_text("".join(line + "\n" for line in keep), encoding="utf-8")
-        temporary.replace(path)
+        write_text_atomic(path, "".join(line + "\n" for line in keep))
 
     # ---------------------------------------------------------------- the loop
 

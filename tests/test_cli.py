@@ -151,6 +151,37 @@ def test_atomic_write_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
     assert os.listdir(tmp_path) == ["last.npz"]  # no temporary file left behind
 
 
+def test_a_full_disk_while_writing_the_report_leaves_no_half_file(digits_config, tmp_path, monkeypatch):
+    import errno
+    from matplotlib.figure import Figure
+    out = tmp_path / "run"
+    original = Figure.savefig
+
+    def disk_full(self, file, **kwargs):
+        file.write(b"\x89PNG half an image")
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(Figure, "savefig", disk_full)
+    result = run("train", digits_config, "--out", out, "--set", "training.epochs=2")
+    assert result.exit_code == 2, result.output
+    last_line = result.stderr.strip().splitlines()[-1]
+    assert last_line.startswith(f"error: {out}") and last_line.endswith(".png: No space left on device")
+    assert not [p.name for p in out.iterdir() if p.suffix == ".tmp" or p.stat().st_size == 0 and p.name != ".lock"]
+    assert not (out / "report.json").exists()
+    monkeypatch.setattr(Figure, "savefig", original)
+    result = run("train", "--resume", out)
+    assert result.exit_code == 0 and (out / "report.json").exists() and (out / "learning_curves.png").exists()
+
+
+def test_run_files_get_ordinary_permissions(digits_config, tmp_path):
+    old = os.umask(0o022)
+    try:
+        assert run("train", digits_config, "--out", tmp_path / "run", "--set", "training.epochs=1").exit_code == 0
+    finally:
+        os.umask(old)
+    for name in ("model.npz", "last.npz", "report.json", "config.yaml", "learning_curves.png"):
+        assert (tmp_path / "run" / name).stat().st_mode & 0o777 == 0o644, name
+
+
 def test_corrupt_checkpoint_is_a_clear_error(digits_config, tmp_path):
     out = tmp_path / "run"
     assert run("train", digits_config, "--out", out, "--set", "training.epochs=1").exit_code == 0

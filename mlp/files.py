@@ -1,0 +1,48 @@
+"""Files written whole or not at all: a crash, a kill or a full disk never leaves half of one.
+
+Every file ``mlp`` writes (checkpoints, model files, reports, plots, configs, predictions) goes to a
+temporary file in the same folder, which is flushed, fsynced and renamed over the target with
+``os.replace``; the folder is then fsynced so the rename itself survives a power cut. Until the
+rename, the old file (if any) is untouched; on any failure the temporary file is removed.
+"""
+import os
+import tempfile
+from pathlib import Path
+
+# Files get the permissions an ordinary open() would give (mkstemp alone makes them owner-only).
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
+def write_atomic(path, write):
+    """Replace ``path`` by what ``write(file)`` writes to a binary file object.
+
+    An ``OSError`` (a full disk, a missing folder, no permission) names ``path``.
+    """
+    path = Path(path)
+    try:
+        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror, str(path)) from None
+    try:
+        with os.fdopen(handle, "wb") as file:
+            write(file)
+            file.flush()
+            os.fsync(file.fileno())
+        os.chmod(temporary, 0o666 & ~_UMASK)
+        os.replace(temporary, path)
+    except BaseException as exc:
+        Path(temporary).unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.errno is not None and exc.filename is None:
+            raise OSError(exc.errno, exc.strerror, str(path)) from None
+        raise
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+
+
+def write_text_atomic(path, text):
+    """Replace ``path`` by ``text`` in UTF-8."""
+    write_atomic(path, lambda file: file.write(text.encode("utf-8")))
