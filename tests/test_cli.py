@@ -102,18 +102,21 @@ def test_resume_after_interrupt_equals_uninterrupted(digits_config, tmp_path, mo
     assert again.exit_code == 0 and "already finished" in again.stdout
 
 
+def wait_for_epochs(run_dir, count, timeout=60):
+    """Wait until a training process has finished ``count`` epochs (lines in metrics.jsonl)."""
+    metrics = run_dir / "metrics.jsonl"
+    deadline = time.time() + timeout
+    while time.time() < deadline and not (metrics.exists() and metrics.read_text().count("\n") >= count):
+        time.sleep(0.02)
+
+
 def test_sigint_to_a_real_process_saves_a_resumable_checkpoint(tmp_path):
     config = write_config(tmp_path / "long.yaml", DIGITS.replace("epochs: 6", "epochs: 400")
                           .replace("training: {", "training: {early_stopping: {patience: null}, "))
     out = tmp_path / "run"
     process = subprocess.Popen([sys.executable, "-m", "mlp", "train", str(config), "--out", str(out)],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        metrics = out / "metrics.jsonl"
-        if metrics.exists() and metrics.read_text().count("\n") >= 2:
-            break
-        time.sleep(0.05)
+    wait_for_epochs(out, 2)
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130, stderr
@@ -123,6 +126,29 @@ def test_sigint_to_a_real_process_saves_a_resumable_checkpoint(tmp_path):
     result = run("train", "--resume", out, "--set", "training.epochs=" + str(meta["epoch"] + 1))
     assert result.exit_code == 0, result.output
     assert (out / "model.npz").exists()
+
+
+def test_sigkill_then_resume_ends_where_an_uninterrupted_run_ends(tmp_path):
+    text = (DIGITS.replace("schedule: {name: cosine, warmup_epochs: 1}", "schedule: {name: constant}")
+            .replace("training: {", "training: {early_stopping: {patience: null}, "))
+    config = write_config(tmp_path / "long.yaml", text.replace("epochs: 6", "epochs: 400"))
+    out = tmp_path / "killed"
+    process = subprocess.Popen([sys.executable, "-m", "mlp", "train", str(config), "--out", str(out), "--quiet"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_for_epochs(out, 2)
+    process.kill()  # SIGKILL: no handler runs, whatever was being written is cut off
+    process.wait(timeout=60)
+    _, meta = checkpoint.load_checked(out / "last.npz")
+    epochs = meta["epoch"] + 2
+    result = run("train", "--resume", out, "--set", f"training.epochs={epochs}")
+    assert result.exit_code == 0, result.output
+    reference = tmp_path / "reference"
+    short = write_config(tmp_path / "short.yaml", text.replace("epochs: 6", f"epochs: {epochs}"))
+    assert run("train", short, "--out", reference).exit_code == 0
+    assert metrics_lines(out) == metrics_lines(reference)
+    for key, value in npz_arrays(reference / "model.npz").items():
+        if key != "metadata":
+            assert np.array_equal(npz_arrays(out / "model.npz")[key], value), key
 
 
 def test_resume_with_a_structurally_different_config_is_refused(digits_config, tmp_path):
