@@ -80,7 +80,14 @@ class Optimizer:
         return state
 
     def load_state_dict(self, state):
-        """Restore a ``state_dict()``; a missing buffer or a shape mismatch raises ``ValueError``."""
+        """Restore a ``state_dict()``; a missing or misshapen entry raises ``ValueError``.
+
+        Nothing changes unless every entry fits.
+        """
+        t = np.asarray(state.get("t"))
+        if t.shape != () or t.dtype.kind not in "iu" or not 0 <= t < 2**53:
+            raise ValueError(f"{self.name}: optimizer state 't' must be a step count, got {state.get('t')!r}")
+        values = []
         for name, arrays in self.buffers.items():
             for index, array in enumerate(arrays):
                 key = f"{name}.{index}"
@@ -91,10 +98,9 @@ class Optimizer:
                     raise ValueError(
                         f"{self.name}: optimizer state {key!r} has shape {value.shape}, expected {array.shape}"
                     )
-                np.copyto(array, value, casting="unsafe")
-        t = np.asarray(state.get("t"))
-        if t.shape != () or t.dtype.kind not in "iu" or not 0 <= t < 2**53:
-            raise ValueError(f"{self.name}: optimizer state 't' must be a step count, got {state.get('t')!r}")
+                values.append((array, value))
+        for array, value in values:
+            np.copyto(array, value, casting="unsafe")
         self.t = int(t)
 
     def __repr__(self):

@@ -115,6 +115,27 @@ def test_state_round_trip_continues_exactly(name, kw, rng):
     np.testing.assert_array_equal(again.flat_params, model.flat_params)
 
 
+@pytest.mark.parametrize("edit,message", [
+    (lambda state: state.update(t=np.zeros(2)), "'t' must be a step count"),
+    (lambda state: state.update(t=np.array(-1)), "'t' must be a step count"),
+    (lambda state: state.pop("exp_avg_sq.0"), "lacks 'exp_avg_sq.0'"),
+    (lambda state: state.update({"exp_avg_sq.0": np.zeros(3)}), "has shape (3,), expected (8,)"),
+])
+def test_a_bad_optimizer_state_changes_nothing(rng, edit, message):
+    model = mlp.Sequential([mlp.Linear(3, 2, rng=rng)])
+    opt = get_optimizer("adam", model, lr=0.1)
+    model.flat_grads[:] = 1.0
+    opt.step()
+    before = opt.state_dict()
+    state = {key: value + 1 for key, value in before.items()}
+    edit(state)
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        opt.load_state_dict(state)
+    after = opt.state_dict()
+    assert after.keys() == before.keys()
+    assert all(np.array_equal(after[key], before[key]) for key in before)
+
+
 def test_optimizer_arguments_are_checked(rng):
     model = mlp.Sequential([mlp.Linear(2, 2, rng=rng)])
     with pytest.raises(ValueError, match="lr must be a number > 0"):
