@@ -148,6 +148,12 @@ def _duplicates(node, path="", seen=None):
     if isinstance(node, yaml.MappingNode):
         keys = {}
         for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise ConfigError(
+                    f"{path or 'config'}: a key must be a plain name, not a "
+                    f"{'list' if isinstance(key_node, yaml.SequenceNode) else 'mapping'} "
+                    f"(line {key_node.start_mark.line + 1})"
+                )
             key = key_node.value
             where = f"{path}.{key}" if path else str(key)
             if key in keys:

@@ -304,6 +304,8 @@ def test_divergence_after_some_epochs_keeps_the_last_finite_checkpoint(tmp_path)
 
 @pytest.mark.parametrize("text,message", [
     ("data: {name: iris}\noptimzer: {lr: 0.1}\n", "unknown key 'optimzer' (did you mean 'optimizer'?)"),
+    ("data: {name: iris}\n[model]: 1\n", "config: a key must be a plain name, not a list (line 2)"),
+    ("data: {name: iris, {a: 1}: 2}\n", "data: a key must be a plain name, not a mapping (line 1)"),
     ("data: {name: iris}\ntraining: {epochs: ten}\n", "training.epochs: must be a number, got 'ten'"),
     ("data: {name: iris}\noptimizer: {lr: 0}\n", "optimizer.lr: must be > 0, got 0"),
     ("data: {name: iris}\nmodel: {dropout: 1.0}\n", "model.dropout: must be >= 0 and < 1, got 1.0"),

@@ -1,0 +1,243 @@
+"""Throw malformed input at the mlp command line and check that it fails cleanly.
+
+    python scripts/fuzz.py [--iterations 200] [--seed 0] [--targets config,yaml,csv,npz,bytes,metadata]
+
+Every case runs an ``mlp`` command in-process (click's test runner) on a randomly damaged input
+and checks the README's contract: exit status 0, 2 or 3, and on failure exactly one line on stderr,
+starting with ``error:`` (never a traceback, never "internal error"), with no temporary file left
+in the run directory. The targets:
+
+- ``config``: values of the iris config replaced by values of other types, keys deleted or added;
+- ``yaml``: characters of the config text inserted, deleted or replaced;
+- ``csv``: cells, lines and columns of the iris CSV damaged, for train, predict and evaluate;
+- ``npz``: data archives with arrays of odd shapes, dtypes and values;
+- ``bytes``: ``model.npz`` and ``last.npz`` with flipped bits, cut short, zeroed or replaced;
+- ``metadata``: the same files with edited metadata but valid checksums.
+
+Prints every violation with what caused it and exits 1 if there was any.
+"""
+import argparse
+import copy
+import os
+import random
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import yaml
+from click.testing import CliRunner
+
+from mlp import checkpoint
+from mlp.cli import main as cli
+from mlp.datasets import data_dir
+
+IRIS_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "iris.yaml"
+ODD_VALUES = [None, True, 0, -1, 2, 0.5, -0.5, 1e300, float("nan"), float("inf"), "", "abc", "1e-3", [],
+              [1], [-3], ["a"], {}, {"a": 1}, 10**30, "relu", "none", "/nonexistent.csv", [16, 16]]
+ODD_TEXT = list(":{}[],-#&*!|>'\"%@` \n\t0123456789.eE+") + ["\x00", "\ufeff", "é", "~", "null", "&a", "*a",
+                                                              "<<: *a", "? ", "---\n", "!!python/object:os.system "]
+ODD_CELLS = ["", "nan", "inf", "-inf", "1e400", "abc", '"x"', "\x00", "é", " ", "0x10", "--1", "True", "1,2"]
+
+
+class Fuzzer:
+    def __init__(self, seed, workdir):
+        self.rng = random.Random(seed)
+        self.work = Path(workdir)
+        self.runner = CliRunner()
+        self.violations = []
+        self.runs = 0
+        self.iris_csv = (data_dir() / "tabular" / "iris.csv").read_text().splitlines()
+        self.rows_csv = self.work / "rows.csv"
+        self.rows_csv.write_text(self.iris_csv[0].rsplit(",", 1)[0] + "\n5.1,3.5,1.4,0.2\n")
+        self.base = self.work / "base"
+        self.invoke("setup", ["train", str(IRIS_CONFIG), "--out", str(self.base), "--quiet",
+                              "--set", "training.epochs=3", "--set", "training.early_stopping.patience=1"])
+
+    def invoke(self, what, args, run_dir=None):
+        """Run one command; record a violation of the error contract."""
+        self.runs += 1
+        result = self.runner.invoke(cli, args)
+        stderr = result.stderr.strip()
+        clean = result.exit_code == 0 or (len(stderr.splitlines()) == 1 and stderr.startswith("error:"))
+        clean = clean and result.exit_code in (0, 2, 3) and "internal error" not in stderr
+        if run_dir is not None and Path(run_dir).is_dir():
+            clean = clean and not any(p.suffix == ".tmp" for p in Path(run_dir).iterdir())
+        if not clean:
+            self.violations.append(f"{what}: mlp {' '.join(map(str, args))} → exit {result.exit_code}: {stderr[-400:]}")
+        return result
+
+    def train(self, what, config_path, *overrides):
+        out = self.work / f"run{self.runs}"
+        args = ["train", str(config_path), "--out", str(out), "--quiet", "--set", "training.epochs=2"]
+        for override in overrides:
+            args += ["--set", override]
+        self.invoke(what, args, out)
+        shutil.rmtree(out, ignore_errors=True)
+
+    # ----------------------------------------------------------------------- targets
+
+    def config(self):
+        config = copy.deepcopy(yaml.safe_load(IRIS_CONFIG.read_text()))
+        for _ in range(self.rng.randint(1, 3)):
+            parent, key = self._pick_key(config)
+            roll = self.rng.random()
+            if roll < 0.15:
+                del parent[key]
+            elif roll < 0.25:
+                parent[key + "_"] = self.rng.choice(ODD_VALUES)
+            else:
+                parent[key] = self.rng.choice(ODD_VALUES)
+        path = self.work / "config.yaml"
+        path.write_text(yaml.safe_dump(config))
+        self.train(f"config {config}", path)
+
+    def _pick_key(self, config):
+        places = []
+
+        def walk(node):
+            for key, value in node.items():
+                places.append((node, key))
+                if isinstance(value, dict):
+                    walk(value)
+        walk(config)
+        return self.rng.choice(places)
+
+    def yaml(self):
+        text = list(IRIS_CONFIG.read_text())
+        for _ in range(self.rng.randint(1, 6)):
+            self._damage(text, ODD_TEXT)
+        path = self.work / "config.yaml"
+        path.write_text("".join(text), encoding="utf-8", errors="surrogatepass")
+        self.train("yaml", path)
+        self.invoke("yaml", ["summary", str(path)])
+
+    def csv(self):
+        lines = list(self.iris_csv)
+        for _ in range(self.rng.randint(1, 4)):
+            if not lines:
+                break
+            index = self.rng.randrange(len(lines))
+            cells = lines[index].split(",")
+            roll = self.rng.random()
+            if roll < 0.5:
+                cells[self.rng.randrange(len(cells))] = self.rng.choice(ODD_CELLS)
+                lines[index] = ",".join(cells)
+            elif roll < 0.7:
+                lines[index] = ",".join(cells[:-1] if roll < 0.6 else cells + ["1"])
+            elif roll < 0.85:
+                del lines[index]
+            else:
+                lines = lines[:self.rng.randrange(len(lines) + 1)]
+        path = self.work / "data.csv"
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        self._use_data_file("csv", path, "data.target=species")
+
+    def npz(self):
+        arrays = {key: self._odd_array() for key in self.rng.sample(["X", "y", "X_test", "y_test", "other"],
+                                                                    self.rng.randint(0, 4))}
+        path = self.work / "data.npz"
+        np.savez(path, **arrays)
+        self._use_data_file(f"npz {[(k, a.dtype.str, a.shape) for k, a in arrays.items()]}", path)
+
+    def _odd_array(self):
+        n, d = self.rng.choice([0, 1, 5, 40]), self.rng.choice([0, 1, 4, 7])
+        return self.rng.choice([
+            np.array(["a", "b"]), np.array([1 + 2j]), np.zeros((n, d, 2)), np.full((n, d), np.nan),
+            np.arange(n) % 3, np.linspace(0, 1, n * 4).reshape(n, 4), np.array(True),
+            np.arange(n) % 3 + 0.5, np.arange(n) - 5, np.zeros(n, dtype=[("x", "f4")]),
+        ])
+
+    def _use_data_file(self, what, path, *overrides):
+        roll = self.rng.random()
+        if roll < 0.5:
+            self.train(what, IRIS_CONFIG, f"data.path={path}", "data.name=null", *overrides)
+        elif roll < 0.75:
+            self.invoke(what, ["predict", str(self.base), str(path)])
+        else:
+            self.invoke(what, ["evaluate", str(self.base), "--data", str(path), "--out", str(self.work / "ev")])
+
+    def bytes(self):
+        run_dir, target = self._copy_of_base()
+        data = bytearray(target.read_bytes())
+        kind = self.rng.choice(["flip", "cut", "zero", "append", "replace"])
+        if kind == "flip":
+            for _ in range(self.rng.randint(1, 5)):
+                data[self.rng.randrange(len(data))] ^= 1 << self.rng.randrange(8)
+        elif kind == "cut":
+            data = data[:self.rng.randrange(len(data))]
+        elif kind == "zero":
+            start = self.rng.randrange(len(data))
+            data[start:start + 200] = bytes(len(data[start:start + 200]))
+        elif kind == "append":
+            data += os.urandom(self.rng.randint(1, 100))
+        else:
+            data = bytearray(os.urandom(self.rng.randint(0, 3000)))
+        target.write_bytes(bytes(data))
+        self._use_run(f"bytes {kind} {target.name}", run_dir, target)
+
+    def metadata(self):
+        run_dir, target = self._copy_of_base()
+        arrays, metadata = checkpoint.load_checked(target)
+        for key in ("checksums", "format_version"):
+            metadata.pop(key)
+        metadata["finished"] = False
+        for _ in range(self.rng.randint(1, 3)):
+            parent, key = self._pick_key(metadata)
+            parent[key] = self.rng.choice(ODD_VALUES)
+        checkpoint.save_atomic(target, arrays, metadata)
+        self._use_run(f"metadata {target.name} {str(metadata)[:300]}", run_dir, target)
+
+    def _copy_of_base(self):
+        run_dir = self.work / f"copy{self.runs}"
+        shutil.copytree(self.base, run_dir)
+        return run_dir, run_dir / self.rng.choice(["model.npz", "last.npz"])
+
+    def _use_run(self, what, run_dir, target):
+        if target.name == "model.npz":
+            self.invoke(what, ["evaluate", str(run_dir)], run_dir)
+            self.invoke(what, ["predict", str(target), str(self.rows_csv)])
+        else:
+            self.invoke(what, ["train", "--resume", str(run_dir), "--quiet"], run_dir)
+        shutil.rmtree(run_dir)
+
+    def _damage(self, items, alphabet):
+        index = self.rng.randrange(len(items) + 1)
+        roll = self.rng.random()
+        if roll < 0.4 or index == len(items):
+            items.insert(index, self.rng.choice(alphabet))
+        elif roll < 0.7:
+            del items[index]
+        else:
+            items[index] = self.rng.choice(alphabet)
+
+
+TARGETS = ("config", "yaml", "csv", "npz", "bytes", "metadata")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--iterations", type=int, default=200, help="cases per target")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--targets", default=",".join(TARGETS))
+    args = parser.parse_args()
+    targets = [t.strip() for t in args.targets.split(",")]
+    unknown = sorted(set(targets) - set(TARGETS))
+    if unknown:
+        parser.error(f"unknown targets {unknown}; choose from {', '.join(TARGETS)}")
+    with tempfile.TemporaryDirectory() as workdir, np.errstate(all="ignore"):
+        fuzzer = Fuzzer(args.seed, workdir)
+        for target in targets:
+            before = len(fuzzer.violations)
+            for _ in range(args.iterations):
+                getattr(fuzzer, target)()
+            print(f"{target:<9} {args.iterations} cases, {len(fuzzer.violations) - before} violations")
+        for violation in fuzzer.violations:
+            print(" ", violation)
+        print(f"{fuzzer.runs} commands run, {len(fuzzer.violations)} violations")
+    sys.exit(1 if fuzzer.violations else 0)
+
+
+if __name__ == "__main__":
+    main()
