@@ -1,6 +1,7 @@
 """Epoch time of mlp against PyTorch, scikit-learn and the GEMMs alone, side by side in one process.
 
-    python scripts/bench.py [--rounds 5] [--workloads W1,W2,W3] [--json out.json] [--profile]
+    python scripts/bench.py [--rounds 5] [--workloads W1,W2,W3] [--contenders mlp,pytorch,sklearn,gemm]
+                            [--json out.json] [--profile]
 
 Each workload trains one epoch of MNIST (60000 × 784, float32, ReLU, cross-entropy):
 W1 784-16-16-10 batch 32 plain SGD; W2 784-256-256-10 batch 128 SGD momentum 0.9;
@@ -24,6 +25,7 @@ import warnings
 
 import numpy as np
 
+CONTENDERS = {"mlp": "mlp", "pytorch": "pytorch", "sklearn": "scikit-learn", "gemm": "GEMMs alone"}
 WORKLOADS = {
     "W1": {"hidden": [16, 16], "batch": 32, "momentum": 0.0, "lr": 0.05},
     "W2": {"hidden": [256, 256], "batch": 128, "momentum": 0.9, "lr": 0.05},
@@ -203,8 +205,13 @@ def main():
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--workloads", default="W1,W2,W3")
     parser.add_argument("--json", help="also write the results to this JSON file")
+    parser.add_argument("--contenders", default=",".join(CONTENDERS),
+                        help=f"a subset of {','.join(CONTENDERS)} (default: all)")
     parser.add_argument("--profile", action="store_true", help="where mlp's epoch time goes")
     args = parser.parse_args()
+    chosen = [c.strip() for c in args.contenders.split(",")]
+    if set(chosen) - set(CONTENDERS):
+        parser.error(f"--contenders: choose from {', '.join(CONTENDERS)}")
 
     from threadpoolctl import threadpool_limits
     from mlp.datasets import load_builtin
@@ -224,10 +231,11 @@ def main():
         results = {}
         for name in names:
             spec = WORKLOADS[name]
-            contenders = {"mlp": mlp_contender(spec, run_dir)[0]}
-            contenders["pytorch"] = torch_contender(spec, X, y) if available("torch") else None
-            contenders["scikit-learn"] = sklearn_contender(spec, X, y) if available("sklearn") else None
-            contenders["GEMMs alone"] = gemm_contender(spec, X)
+            builders = {"mlp": lambda: mlp_contender(spec, run_dir)[0],
+                        "pytorch": lambda: torch_contender(spec, X, y) if available("torch") else None,
+                        "sklearn": lambda: sklearn_contender(spec, X, y) if available("sklearn") else None,
+                        "gemm": lambda: gemm_contender(spec, X)}
+            contenders = {CONTENDERS[key]: builders[key]() for key in CONTENDERS if key in chosen}
             times = {k: [] for k in contenders}
             peaks = {k: None for k in contenders}
             for k, epoch in contenders.items():
@@ -250,7 +258,7 @@ def main():
                     rows[k] = None
                     continue
                 ratio = None
-                if times["pytorch"]:
+                if times.get("pytorch"):
                     ratio = statistics.median(a / b for a, b in zip(times[k], times["pytorch"]))
                 median = statistics.median(times[k])
                 rows[k] = {"median_s": median, "min_s": min(times[k]), "max_s": max(times[k]),
