@@ -1,8 +1,8 @@
 """The ``mlp`` command line: train, evaluate, predict, summary, gradcheck, compare.
 
-Errors a user can cause print one line to stderr and exit with status 2 (``--debug`` shows the
-traceback). A diverging run exits with status 3; an interrupted one (Ctrl-C, SIGTERM) with 130
-after saving a resumable checkpoint.
+Errors a user can cause (bad input, a network too big for the memory) print one line to stderr and
+exit with status 2 (``--debug`` shows the traceback). A diverging run exits with status 3; an
+interrupted one (Ctrl-C, SIGTERM) with 130 after saving a resumable checkpoint.
 """
 import csv
 import fcntl
@@ -49,6 +49,9 @@ class Cli(click.Group):
         except OSError as exc:
             where = f"{exc.filename}: " if exc.filename else ""
             self._fail(ctx, f"error: {where}{exc.strerror or exc}", EXIT_USER_ERROR)
+        except MemoryError as exc:
+            self._fail(ctx, f"error: out of memory ({exc}); a smaller model.hidden or training.batch_size "
+                            f"needs less", EXIT_USER_ERROR)
         except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
         except Exception as exc:  # a bug, not the user's doing: still no traceback unless --debug

@@ -329,6 +329,15 @@ def test_config_errors_are_one_clear_line(tmp_path, text, message):
     assert not (tmp_path / "run").exists()  # nothing written before validation passed
 
 
+def test_a_network_too_big_for_memory_is_a_clear_error(digits_config, tmp_path):
+    # 64 × 10¹² weights need more bytes than a 48-bit address space holds: refused on any machine,
+    # whatever its overcommit policy
+    result = run("train", digits_config, "--out", tmp_path / "run", "--set", "model.hidden=[1000000000000]")
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith("error: out of memory (") and "model.hidden" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / "run").exists()
+
+
 def test_numbers_like_1e_minus_3_are_numbers(tmp_path):
     config = write_config(tmp_path / "c.yaml", "data: {name: iris}\noptimizer: {lr: 1e-3}\ntraining: {epochs: 1}\n")
     out = tmp_path / "run"
