@@ -22,7 +22,7 @@ import numpy as np
 from tqdm import tqdm
 
 from . import config as config_module
-from .batching import Minibatches
+from .batching import Minibatches, worth_prefetching
 from .checkpoint import load_checked, load_state_dict, require, save_atomic
 from .datasets import load_builtin, load_path
 from .errors import CheckpointError, ConfigError, NonFiniteError
@@ -296,13 +296,20 @@ class Trainer:
 
     # ---------------------------------------------------------------- the loop
 
+    def minibatches(self):
+        """The training rows in batches, shuffled per epoch by the run's shuffle stream."""
+        run = self.experiment
+        X = run.splits.X_train
+        return Minibatches(X, run.targets["train"], run.config["training"]["batch_size"], run.streams["shuffle"],
+                           run.config["training"]["shuffle"],
+                           prefetch=worth_prefetching(X[:1].nbytes, run.network.num_parameters()))
+
     def run(self):
         """Train until the epoch budget, early stopping, a stop request or a non-finite value."""
         run, p = self.experiment, self.progress
         training = run.config["training"]
         epochs = training["epochs"]
-        batches = Minibatches(run.splits.X_train, run.targets["train"], training["batch_size"],
-                              run.streams["shuffle"], training["shuffle"])
+        batches = self.minibatches()
         patience = training["early_stopping"]["patience"] if self.has_validation else None
         # Overflow is detected below and reported as a non-finite loss; NumPy's warnings would only
         # repeat it, out of order.

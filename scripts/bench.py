@@ -74,7 +74,6 @@ def epoch_flops(n, sizes):
 def mlp_contender(spec, run_dir):
     from mlp.config import resolve
     from mlp.trainer import Trainer, build_experiment
-    from mlp.batching import Minibatches
 
     config = resolve({
         "data": {"name": "mnist", "validation_split": 0.0},
@@ -85,8 +84,7 @@ def mlp_contender(spec, run_dir):
     })
     experiment = build_experiment(config)
     trainer = Trainer(experiment, run_dir, quiet=True)
-    batches = Minibatches(experiment.splits.X_train, experiment.targets["train"], spec["batch"],
-                          experiment.streams["shuffle"], True)
+    batches = trainer.minibatches()
 
     def epoch():
         trainer.progress.order = batches.draw_order()

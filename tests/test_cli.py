@@ -151,6 +151,21 @@ def test_sigkill_then_resume_ends_where_an_uninterrupted_run_ends(tmp_path):
             assert np.array_equal(npz_arrays(out / "model.npz")[key], value), key
 
 
+def test_prefetching_rows_does_not_change_a_run(digits_config, tmp_path, monkeypatch):
+    import mlp.batching
+    import mlp.trainer
+    monkeypatch.setattr(mlp.batching, "BLOCK_BYTES", 3 * 32 * 64 * 4)  # blocks of 3 batches
+    models = {}
+    for prefetch in (False, True):
+        monkeypatch.setattr(mlp.trainer, "worth_prefetching", lambda *args, on=prefetch: on)
+        out = tmp_path / f"prefetch-{prefetch}"
+        assert run("train", digits_config, "--out", out, "--set", "training.epochs=2").exit_code == 0
+        models[prefetch] = npz_arrays(out / "model.npz")
+        assert metrics_lines(out) == metrics_lines(tmp_path / "prefetch-False")
+    for key, value in models[False].items():
+        assert np.array_equal(models[True][key], value), key
+
+
 def test_resume_with_a_structurally_different_config_is_refused(digits_config, tmp_path):
     out = tmp_path / "run"
     assert run("train", digits_config, "--out", out, "--set", "training.epochs=1").exit_code == 0

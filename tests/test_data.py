@@ -246,3 +246,32 @@ def test_block_gathering_matches_plain_indexing(monkeypatch):
     assert [i for i, _ in resumed] == list(range(5, 12))
     for (i, yb), (j, _, expected) in zip(resumed, full[5:]):
         np.testing.assert_array_equal(yb, expected)
+
+
+@pytest.mark.parametrize("start", [0, 1, 5, 11])
+def test_prefetching_gives_the_same_batches(monkeypatch, start):
+    import threading
+    import mlp.batching
+    monkeypatch.setattr(mlp.batching, "BLOCK_BYTES", 3 * 8 * 4)  # blocks of 3 batches of 4 rows
+    X = np.arange(46 * 2, dtype=np.float64).reshape(46, 2)
+    y = np.arange(46)
+    order = np.random.default_rng(2).permutation(46)
+    plain = Minibatches(X, y, 4, None)
+    ahead = Minibatches(X, y, 4, None, prefetch=True)
+    assert ahead.prefetch and not plain.prefetch
+    expected = [(i, xb.copy(), yb.copy()) for i, xb, yb in plain.batches(order, start)]
+    got = [(i, xb.copy(), yb.copy()) for i, xb, yb in ahead.batches(order, start)]
+    assert [i for i, _, _ in got] == [i for i, _, _ in expected] == list(range(start, 12))
+    for (_, x1, y1), (_, x2, y2) in zip(got, expected):
+        np.testing.assert_array_equal(x1, x2)
+        np.testing.assert_array_equal(y1, y2)
+    abandoned = ahead.batches(order)
+    next(abandoned)
+    abandoned.close()  # an interrupted epoch: the helper thread ends with it
+    assert not [t for t in threading.enumerate() if t.name.startswith("mlp-gather")]
+
+
+def test_prefetching_is_chosen_for_small_networks_only():
+    from mlp.batching import worth_prefetching
+    assert worth_prefetching(784 * 4, 784 * 16 + 16 + 16 * 16 + 16 + 16 * 10 + 10)
+    assert not worth_prefetching(784 * 4, 784 * 256 + 256 + 256 * 256 + 256 + 256 * 10 + 10)
