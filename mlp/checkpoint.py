@@ -8,13 +8,10 @@ fields before anything uses them.
 """
 import hashlib
 import json
-import zipfile
-from pathlib import Path
-
 import numpy as np
 
 from .errors import CheckpointError
-from .files import write_atomic
+from .files import read_npz, write_atomic
 
 FORMAT_VERSION = 1
 METADATA_KEY = "metadata"
@@ -40,15 +37,8 @@ def save_atomic(path, arrays, metadata):
 
 
 def read_arrays(path, what="model file"):
-    """Every array of an ``.npz`` file (``allow_pickle=False``); ``CheckpointError`` if unreadable."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{what} not found: {path}")
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            return {key: archive[key] for key in archive.files}
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError) as exc:
-        raise CheckpointError(f"{path}: corrupt or not an .npz file ({exc})") from None
+    """Every array of an ``.npz`` file; ``CheckpointError`` if it is missing or unreadable."""
+    return read_npz(path, CheckpointError, what)
 
 
 def _verified(path, arrays):

@@ -21,8 +21,8 @@ from . import config as config_module
 from .checkpoint import load_checked
 from .compare import compare as compare_runs, render
 from .datasets import BUILTIN, check_finite, load_path, read_bytes
-from .errors import CheckpointError, MlpError, NonFiniteError
-from .files import write_text_atomic
+from .errors import CheckpointError, DataError, MlpError, NonFiniteError
+from .files import read_npz, write_text_atomic
 from .gradcheck import check_gradients
 from .model_file import load_model
 from .preprocessing import prepare
@@ -290,12 +290,9 @@ def read_features(path, feature_names):
 
     path = Path(path)
     if path.suffix.lower() == ".npz":
-        if not path.is_file():
-            raise MlpError(f"input file not found: {path}")
-        with np.load(path, allow_pickle=False) as archive:
-            if "X" not in archive.files:
-                raise MlpError(f"{path}: no array 'X'")
-            X = archive["X"]
+        X = read_npz(path, DataError, "input file").get("X")
+        if X is None:
+            raise DataError(f"{path}: no array 'X'")
         if X.ndim != 2 or X.shape[1] != len(feature_names):
             raise MlpError(f"{path}: X must have shape (N, {len(feature_names)}), got {X.shape}")
         check_finite(X.astype(np.float64), str(path), "features")

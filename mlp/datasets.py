@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import DataError
+from .files import read_npz
 
 TASKS = ("classification", "regression")
 
@@ -250,14 +251,7 @@ def encode_labels(values):
 
 def load_npz(path, task=None, name=None):
     """An NPZ file with ``X`` (N, d) and ``y`` (N,) or (N, k); optionally ``X_test`` and ``y_test``."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"data file not found: {path}")
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = {key: archive[key] for key in archive.files}
-    except (ValueError, OSError, EOFError, KeyError) as exc:
-        raise DataError(f"{path}: not a readable NPZ file ({exc})") from None
+    arrays = read_npz(path, DataError, "data file")
     for key in ("X", "y"):
         if key not in arrays:
             raise DataError(f"{path}: missing array {key!r}; found {', '.join(arrays) or 'none'}")

@@ -1,13 +1,16 @@
-"""Files written whole or not at all: a crash, a kill or a full disk never leaves half of one.
+"""Files written whole or not at all, and archives read without trusting them.
 
-Every file ``mlp`` writes (checkpoints, model files, reports, plots, configs, predictions) goes to a
-temporary file in the same folder, which is flushed, fsynced and renamed over the target with
+A crash, a kill or a full disk never leaves half of a file mlp writes:
+
+every file (checkpoints, model files, reports, plots, configs, predictions) goes to a temporary file in the same folder, which is flushed, fsynced and renamed over the target with
 ``os.replace``; the folder is then fsynced so the rename itself survives a power cut. Until the
 rename, the old file (if any) is untouched; on any failure the temporary file is removed.
 """
 import os
 import tempfile
 from pathlib import Path
+
+import numpy as np
 
 # Files get the permissions an ordinary open() would give (mkstemp alone makes them owner-only).
 _UMASK = os.umask(0)
@@ -46,3 +49,19 @@ def write_atomic(path, write):
 def write_text_atomic(path, text):
     """Replace ``path`` by ``text`` in UTF-8."""
     write_atomic(path, lambda file: file.write(text.encode("utf-8")))
+
+
+def read_npz(path, error, what):
+    """Every array of the ``.npz`` file ``path``, read with ``allow_pickle=False``.
+
+    A missing file, or bytes that NumPy cannot parse (whatever it raises: the content is not
+    trusted), raise ``error`` (an exception class) with a message naming ``what`` and ``path``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise error(f"{what} not found: {path}")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            return {key: archive[key] for key in archive.files}
+    except Exception as exc:
+        raise error(f"{path}: corrupt or not an .npz file ({type(exc).__name__}: {exc})") from None

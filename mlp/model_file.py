@@ -46,7 +46,7 @@ class TrainedModel:
 
     def transform(self, X):
         """Raw rows → the network's input: dtype, pixel scale and standardization of training."""
-        X = np.asarray(X, dtype=self.network.dtype) * self.network.dtype.type(self.architecture.get("feature_scale", 1.0))
+        X = np.asarray(X, dtype=self.network.dtype) * self.network.dtype.type(self.architecture["feature_scale"])
         return X if self.standardizer is None else self.standardizer.apply(X)
 
     def outputs(self, X):
@@ -92,7 +92,7 @@ def network_from_architecture(architecture, rng=None):
     return build_mlp(architecture["input_width"], architecture["hidden"], architecture["n_outputs"],
                      architecture["activation"], architecture["dropout"], architecture["init"],
                      np.dtype(architecture["dtype"]), rng=rng or np.random.default_rng(0),
-                     dropout_rng=np.random.default_rng(0), input_dropout=architecture.get("input_dropout", 0.0))
+                     dropout_rng=np.random.default_rng(0), input_dropout=architecture["input_dropout"])
 
 
 def load_model(path):
@@ -106,8 +106,9 @@ def load_model(path):
                        "target_names": ("list[str]", "none")}, path)
     architecture = metadata["architecture"]
     require(architecture, {"input_width": ("int",), "hidden": ("list[int]",), "n_outputs": ("int",),
-                           "activation": ("str",), "dropout": ("number",), "init": ("str",),
-                           "dtype": ("str",)}, path, "architecture")
+                           "activation": ("str",), "dropout": ("number",), "input_dropout": ("number",),
+                           "init": ("str",), "dtype": ("str",), "feature_scale": ("number",)},
+            path, "architecture")
     try:
         config = resolve(metadata["config"])
     except ConfigError as exc:

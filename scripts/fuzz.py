@@ -18,7 +18,6 @@ Prints every violation with what caused it and exits 1 if there was any.
 """
 import argparse
 import copy
-import os
 import random
 import shutil
 import sys
@@ -139,6 +138,8 @@ class Fuzzer:
                                                                     self.rng.randint(0, 4))}
         path = self.work / "data.npz"
         np.savez(path, **arrays)
+        if self.rng.random() < 0.3:
+            self._damage_bytes(path)
         self._use_data_file(f"npz {[(k, a.dtype.str, a.shape) for k, a in arrays.items()]}", path)
 
     def _odd_array(self):
@@ -160,7 +161,12 @@ class Fuzzer:
 
     def bytes(self):
         run_dir, target = self._copy_of_base()
-        data = bytearray(target.read_bytes())
+        kind = self._damage_bytes(target)
+        self._use_run(f"bytes {kind} {target.name}", run_dir, target)
+
+    def _damage_bytes(self, path):
+        """Flip bits in, cut short, zero part of, extend or replace the file; return which."""
+        data = bytearray(path.read_bytes())
         kind = self.rng.choice(["flip", "cut", "zero", "append", "replace"])
         if kind == "flip":
             for _ in range(self.rng.randint(1, 5)):
@@ -171,11 +177,11 @@ class Fuzzer:
             start = self.rng.randrange(len(data))
             data[start:start + 200] = bytes(len(data[start:start + 200]))
         elif kind == "append":
-            data += os.urandom(self.rng.randint(1, 100))
+            data += self.rng.randbytes(self.rng.randint(1, 100))
         else:
-            data = bytearray(os.urandom(self.rng.randint(0, 3000)))
-        target.write_bytes(bytes(data))
-        self._use_run(f"bytes {kind} {target.name}", run_dir, target)
+            data = bytearray(self.rng.randbytes(self.rng.randint(0, 3000)))
+        path.write_bytes(bytes(data))
+        return kind
 
     def metadata(self):
         run_dir, target = self._copy_of_base()

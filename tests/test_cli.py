@@ -223,6 +223,24 @@ def test_run_files_get_ordinary_permissions(digits_config, tmp_path):
         assert (tmp_path / "run" / name).stat().st_mode & 0o777 == 0o644, name
 
 
+def test_an_npz_whose_header_numpy_cannot_parse_is_a_clear_error(digits_config, tmp_path):
+    import struct
+    import zipfile
+    header = "{'descr': '<f8', 'fortran_order': False, 'shape': (3, "  # cut off: NumPy's tokenizer fails
+    header = header.ljust(118) + "\n"
+    bad = tmp_path / "bad.npz"
+    with zipfile.ZipFile(bad, "w") as archive:
+        archive.writestr("X.npy", b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header.encode())
+    out = tmp_path / "run"
+    assert run("train", digits_config, "--out", out, "--set", "training.epochs=1").exit_code == 0
+    for args in (("evaluate", bad), ("predict", out, bad), ("evaluate", out, "--data", bad),
+                 ("train", digits_config, "--out", tmp_path / "again", "--set", f"data.path={bad}",
+                  "--set", "data.name=null")):
+        result = run(*args)
+        assert result.exit_code == 2, (args, result.output)
+        assert f"{bad}: corrupt or not an .npz file (TokenError" in result.stderr, args
+
+
 def test_corrupt_checkpoint_is_a_clear_error(digits_config, tmp_path):
     out = tmp_path / "run"
     assert run("train", digits_config, "--out", out, "--set", "training.epochs=1").exit_code == 0
@@ -253,6 +271,7 @@ def rewrite(path, edit):
     (lambda a, m: m.update(task="ranking"), "unknown task 'ranking'"),
     (lambda a, m: m["standardizer"].update(mean={"x": 1}), "standardizer 'mean' is {'x': 1}"),
     (lambda a, m: m.update(feature_names=["x"]), "1 feature names for 64 inputs"),
+    (lambda a, m: m["architecture"].update(feature_scale={}), "architecture 'feature_scale' is {}, expected number"),
 ])
 def test_model_file_with_edited_metadata_is_a_clear_error(digits_config, tmp_path, edit, message):
     out = tmp_path / "run"
