@@ -235,6 +235,12 @@ def _model_path(model):
     return path / "model.npz" if path.is_dir() else path
 
 
+def _check_width(dataset, trained, data):
+    width = trained.architecture["input_width"]
+    if dataset.n_features != width:
+        raise MlpError(f"--data {data}: {dataset.n_features} features, the model takes {width}")
+
+
 @main.command()
 @click.argument("model", type=click.Path())
 @click.option("--data", "data", help="A built-in data set name or a data file (every row is evaluated).")
@@ -248,8 +254,7 @@ def evaluate(model, data, split, out):
     config = trained.config
     if data is not None and data not in BUILTIN:
         dataset = load_path(data, config["data"]["target"], trained.task)
-        if dataset.n_features != trained.architecture["input_width"]:
-            raise MlpError(f"--data {data}: {dataset.n_features} features, the model takes {trained.architecture['input_width']}")
+        _check_width(dataset, trained, data)
         y = dataset.y if trained.task == "regression" else \
             align_labels(dataset.y, dataset.class_names, trained.class_names, data)
         outputs = trained.outputs(dataset.X)
@@ -259,8 +264,7 @@ def evaluate(model, data, split, out):
         if data is not None:
             data_config.update(name=data, path=None, test_path=None)
         dataset = load_dataset(data_config)
-        if dataset.n_features != trained.architecture["input_width"]:
-            raise MlpError(f"--data {data}: {dataset.n_features} features, the model takes {trained.architecture['input_width']}")
+        _check_width(dataset, trained, data)
         if trained.task == "classification":
             dataset.y = align_labels(dataset.y, dataset.class_names, trained.class_names, data_config["name"])
             if dataset.y_test is not None:
