@@ -1,10 +1,10 @@
 """Files written whole or not at all, and archives read without trusting them.
 
-A crash, a kill or a full disk never leaves half of a file mlp writes:
-
-every file (checkpoints, model files, reports, plots, configs, predictions) goes to a temporary file in the same folder, which is flushed, fsynced and renamed over the target with
-``os.replace``; the folder is then fsynced so the rename itself survives a power cut. Until the
-rename, the old file (if any) is untouched; on any failure the temporary file is removed.
+A crash, a kill or a full disk never leaves half of a file mlp writes: every file (checkpoints,
+model files, reports, plots, configs, predictions) goes to a temporary file in the same folder,
+which is flushed, fsynced and renamed over the target with ``os.replace``; the folder is then
+fsynced so the rename itself survives a power cut. Until the rename, the old file (if any) is
+untouched; on any failure the temporary file is removed.
 """
 import os
 import tempfile

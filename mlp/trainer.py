@@ -238,6 +238,28 @@ class Trainer:
 
     def restore(self, path):
         arrays, meta = load_checked(path)
+        self._check_checkpoint(path, arrays, meta)
+
+        def section(prefix):
+            return {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
+        try:
+            self.experiment.network.load_state_dict(section("model."))
+            self.experiment.optimizer.load_state_dict(section("optimizer."))
+        except ValueError as exc:
+            raise CheckpointError(f"{path}: {exc}") from None
+        for name in ("shuffle", "dropout"):
+            try:
+                self.experiment.streams[name].bit_generator.state = meta["rng"][name]
+            except (KeyError, TypeError, ValueError, OverflowError) as exc:
+                raise CheckpointError(f"{path}: unusable {name} generator state ({exc!r})") from None
+        best = section("best.")
+        self.progress = Progress(meta["epoch"], meta["batch"], meta["sums"], meta["best_value"],
+                                 meta["best_epoch"], meta["bad_epochs"], meta["stop_reason"],
+                                 meta["finished"], meta["elapsed"], arrays.get("order"), best or None)
+        self._truncate_metrics(meta["epoch"])
+
+    def _check_checkpoint(self, path, arrays, meta):
+        """Every field ``restore`` uses has the kind it needs, and the checkpoint fits this run."""
         if meta.get("kind") != CHECKPOINT_KIND:
             raise CheckpointError(f"{path}: not an mlp training checkpoint")
         require(meta, {"epoch": ("int",), "batch": ("int",), "sums": ("dict",), "best_value": ("number", "none"),
@@ -253,30 +275,13 @@ class Trainer:
                 f"{path}: the config differs structurally from the run's (data, model, loss, seed, "
                 f"optimizer or batching); refusing to resume"
             )
-        def section(prefix):
-            return {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
-        try:
-            self.experiment.network.load_state_dict(section("model."))
-            self.experiment.optimizer.load_state_dict(section("optimizer."))
-        except ValueError as exc:
-            raise CheckpointError(f"{path}: {exc}") from None
-        for name in ("shuffle", "dropout"):
-            try:
-                self.experiment.streams[name].bit_generator.state = meta["rng"][name]
-            except (KeyError, TypeError, ValueError, OverflowError) as exc:
-                raise CheckpointError(f"{path}: unusable {name} generator state ({exc!r})") from None
-        order, n_rows = arrays.get("order"), len(self.experiment.splits.X_train)
-        training = self.experiment.config["training"]
         if meta["batch"] > 0:
+            order, n_rows = arrays.get("order"), len(self.experiment.splits.X_train)
+            training = self.experiment.config["training"]
             fits = meta["batch"] < -(-n_rows // training["batch_size"])
             fits = fits and (_is_permutation(order, n_rows) if training["shuffle"] else order is None)
             if not fits:
                 raise CheckpointError(f"{path}: its position inside the epoch does not fit the training rows")
-        best = section("best.")
-        self.progress = Progress(meta["epoch"], meta["batch"], meta["sums"], meta["best_value"],
-                                 meta["best_epoch"], meta["bad_epochs"], meta["stop_reason"],
-                                 meta["finished"], meta["elapsed"], order, best or None)
-        self._truncate_metrics(meta["epoch"])
 
     def _truncate_metrics(self, epochs):
         """Keep the metrics lines of the checkpoint's epochs; drop later or half-written ones."""
