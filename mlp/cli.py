@@ -7,6 +7,7 @@ interrupted one (Ctrl-C, SIGTERM) with 130 after saving a resumable checkpoint.
 import csv
 import fcntl
 import io
+import itertools
 import signal
 import sys
 import time
@@ -77,11 +78,21 @@ def main(ctx, debug):
 # ------------------------------------------------------------------------------------------ train
 
 
+def _new_run_dir(name):
+    """``runs/<name>-<time>``, made here and now; ``-2``, ``-3``… when runs start in the same second."""
+    base = Path("runs") / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    base.parent.mkdir(parents=True, exist_ok=True)
+    for suffix in itertools.count(1):
+        run_dir = base if suffix == 1 else base.with_name(f"{base.name}-{suffix}")
+        try:
+            run_dir.mkdir()
+            return run_dir
+        except FileExistsError:
+            continue
+
+
 def _run_dir(config, out, overwrite):
-    if out is None:
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        out = Path("runs") / f"{config['name']}-{stamp}"
-    run_dir = Path(out)
+    run_dir = _new_run_dir(config["name"]) if out is None else Path(out)
     if run_dir.exists() and not run_dir.is_dir():
         raise MlpError(f"--out {run_dir}: exists and is not a directory")
     if run_dir.is_dir() and any(p.name != ".lock" for p in run_dir.iterdir()):

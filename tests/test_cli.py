@@ -390,6 +390,17 @@ def test_set_overrides(tmp_path, digits_config):
     assert result.exit_code == 2 and "no such config key 'training.epoch' (did you mean 'training.epochs'?)" in result.stderr
 
 
+def test_runs_started_in_the_same_second_get_their_own_directories(digits_config, tmp_path, monkeypatch):
+    import mlp.cli
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(mlp.cli.time, "strftime", lambda fmt: "20261122-120000")
+    for _ in range(3):
+        assert run("train", digits_config, "--set", "training.epochs=1", "--quiet").exit_code == 0
+    made = sorted(p.name for p in (tmp_path / "runs").iterdir())
+    assert made == ["digits-20261122-120000", "digits-20261122-120000-2", "digits-20261122-120000-3"]
+    assert all((tmp_path / "runs" / name / "model.npz").exists() for name in made)
+
+
 def test_existing_run_directory_is_not_overwritten(digits_config, tmp_path):
     out = tmp_path / "run"
     assert run("train", digits_config, "--out", out, "--set", "training.epochs=1").exit_code == 0
