@@ -327,6 +327,8 @@ def resolve(raw, name=None):
         raise ConfigError("data: give exactly one of data.name (a built-in data set) and data.path (a file)")
     if config["name"] is None:
         config["name"] = name or data["name"] or "run"
+    if any(c in config["name"] for c in "/\\\0"):
+        _fail("name", "must be a plain name (it names the run directory under runs/)", config["name"])
     return config
 
 

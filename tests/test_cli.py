@@ -339,6 +339,7 @@ def test_divergence_after_some_epochs_keeps_the_last_finite_checkpoint(tmp_path)
 @pytest.mark.parametrize("text,message", [
     ("data: {name: iris}\noptimzer: {lr: 0.1}\n", "unknown key 'optimzer' (did you mean 'optimizer'?)"),
     ("data: {name: iris}\n[model]: 1\n", "config: a key must be a plain name, not a list (line 2)"),
+    ("name: ../../elsewhere\ndata: {name: iris}\n", "name: must be a plain name (it names the run directory under runs/)"),
     ("data: {name: iris, {a: 1}: 2}\n", "data: a key must be a plain name, not a mapping (line 1)"),
     ("data: {name: iris}\ntraining: {epochs: ten}\n", "training.epochs: must be a number, got 'ten'"),
     ("data: {name: iris}\noptimizer: {lr: 0}\n", "optimizer.lr: must be > 0, got 0"),
