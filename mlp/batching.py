@@ -38,6 +38,7 @@ class Minibatches:
         self.batch_size = min(int(batch_size), self.n)
         self.rng = rng
         self.shuffle = shuffle
+        self.prefetch = False  # unshuffled batches are slices: nothing to gather
         if shuffle:
             row_bytes = max(X[:1].nbytes, 1)
             per_block = max(BLOCK_BYTES // (row_bytes * self.batch_size), 1)
