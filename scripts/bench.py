@@ -1,13 +1,15 @@
-"""Epoch time of mlp against PyTorch, scikit-learn and the GEMMs alone, side by side in one process.
+"""Epoch time of mlp, PyTorch, scikit-learn, a plain NumPy loop and the GEMMs alone, in one process.
 
-    python scripts/bench.py [--rounds 5] [--workloads W1,W2,W3] [--contenders mlp,pytorch,sklearn,gemm]
+    python scripts/bench.py [--rounds 5] [--workloads W1,W2,W3] [--contenders mlp,pytorch,sklearn,numpy,gemm]
                             [--json out.json] [--profile]
 
 Each workload trains one epoch of MNIST (60000 × 784, float32, ReLU, cross-entropy):
 W1 784-16-16-10 batch 32 plain SGD; W2 784-256-256-10 batch 128 SGD momentum 0.9;
 W3 784-1024-1024-10 batch 256 SGD momentum 0.9. mlp runs through the trainer's own epoch loop
-(minibatches, forward, loss, backward, optimizer). All contenders use 2 BLAS threads; after a
-warm-up they run in interleaved rounds (A B C D A B C D …). Reported: median epoch time, min–max,
+(minibatches, forward, loss, backward, optimizer); the plain NumPy loop is the same training
+written by hand as leanly as NumPy allows (the difference is what mlp's layers, checks and
+bookkeeping cost). All contenders use 2 BLAS threads; after a warm-up they run in interleaved
+rounds (A B C D A B C D …). Reported: median epoch time, min–max,
 the ratio to PyTorch taken pair by pair within each round (median), GFLOP/s of the epoch's matrix
 products, and how far the process's resident memory grew above its level at the start of the
 contender's epochs (the kernel's high-water mark, Linux only). A contender that is not
@@ -25,7 +27,8 @@ import warnings
 
 import numpy as np
 
-CONTENDERS = {"mlp": "mlp", "pytorch": "pytorch", "sklearn": "scikit-learn", "gemm": "GEMMs alone"}
+CONTENDERS = {"mlp": "mlp", "pytorch": "pytorch", "sklearn": "scikit-learn", "numpy": "plain NumPy loop",
+              "gemm": "GEMMs alone"}
 WORKLOADS = {
     "W1": {"hidden": [16, 16], "batch": 32, "momentum": 0.0, "lr": 0.05},
     "W2": {"hidden": [256, 256], "batch": 128, "momentum": 0.9, "lr": 0.05},
@@ -132,6 +135,69 @@ def sklearn_contender(spec, X, y):
     return epoch
 
 
+def numpy_contender(spec, X, y):
+    """The same training as a careful hand-written NumPy loop, as lean as NumPy allows.
+
+    One flat parameter vector and one flat gradient vector, every activation and gradient in a
+    buffer reused across batches (``out=``), ReLU in place, softmax and cross-entropy's gradient in
+    one buffer, the first layer's input gradient skipped, the momentum update in place. No layer
+    objects, no input checks, no loss value and no finite check: the floor of a NumPy design.
+    """
+    sizes = [784, *spec["hidden"], 10]
+    batch, lr, momentum = spec["batch"], np.float32(spec["lr"]), np.float32(spec["momentum"])
+    rng = np.random.default_rng(0)
+    shapes = [shape for a, b in zip(sizes[:-1], sizes[1:]) for shape in ((b, a), (b,))]
+    offsets = np.cumsum([0] + [int(np.prod(shape)) for shape in shapes])
+    params, grads = np.zeros(offsets[-1], np.float32), np.zeros(offsets[-1], np.float32)
+    velocity, step = np.zeros_like(params), np.empty_like(params)
+
+    def views(flat):
+        blocks = [flat[lo:hi].reshape(shape) for lo, hi, shape in zip(offsets[:-1], offsets[1:], shapes)]
+        return blocks[0::2], blocks[1::2]
+
+    Ws, bs = views(params)
+    gWs, gbs = views(grads)
+    for W in Ws:
+        W[:] = rng.standard_normal(W.shape, dtype=np.float32) * np.float32(np.sqrt(2 / W.shape[1]))
+    xs = np.empty((batch, sizes[0]), np.float32)
+    acts = [np.empty((batch, s), np.float32) for s in sizes[1:]]
+    backs = [np.empty((batch, s), np.float32) for s in sizes[1:-1]]
+
+    def epoch():
+        order = rng.permutation(len(X))
+        for start in range(0, len(X), batch):
+            rows = order[start:start + batch]
+            n = len(rows)
+            h = np.take(X, rows, axis=0, out=xs[:n])
+            hs = [h]
+            for k, (W, b) in enumerate(zip(Ws, bs)):
+                a = np.matmul(hs[-1], W.T, out=acts[k][:n])
+                a += b
+                if k < len(Ws) - 1:
+                    np.maximum(a, 0, out=a)
+                hs.append(a)
+            g = hs[-1]  # softmax, then (p - onehot(y)) / n, in place
+            g -= g.max(axis=1, keepdims=True)
+            np.exp(g, out=g)
+            g /= g.sum(axis=1, keepdims=True) * np.float32(n)
+            g[np.arange(n), y[rows]] -= np.float32(1 / n)
+            for k in range(len(Ws) - 1, -1, -1):
+                np.matmul(g.T, hs[k], out=gWs[k])
+                np.add.reduce(g, axis=0, out=gbs[k])
+                if k > 0:
+                    g_below = np.matmul(g, Ws[k], out=backs[k - 1][:n])
+                    g_below *= hs[k] > 0
+                    g = g_below
+            if momentum:
+                np.multiply(velocity, momentum, out=velocity)
+                np.add(velocity, grads, out=velocity)
+                np.multiply(velocity, -lr, out=step)
+            else:
+                np.multiply(grads, -lr, out=step)
+            np.add(params, step, out=params)
+    return epoch
+
+
 def gemm_contender(spec, X):
     sizes = [784, *spec["hidden"], 10]
     batch = spec["batch"]
@@ -232,6 +298,7 @@ def main():
             builders = {"mlp": lambda: mlp_contender(spec, run_dir)[0],
                         "pytorch": lambda: torch_contender(spec, X, y) if available("torch") else None,
                         "sklearn": lambda: sklearn_contender(spec, X, y) if available("sklearn") else None,
+                        "numpy": lambda: numpy_contender(spec, X, y),
                         "gemm": lambda: gemm_contender(spec, X)}
             contenders = {CONTENDERS[key]: builders[key]() for key in CONTENDERS if key in chosen}
             times = {k: [] for k in contenders}
