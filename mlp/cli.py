@@ -37,12 +37,26 @@ RUN_FILES = ("config.yaml", "model.npz", "last.npz", "metrics.jsonl", "report.js
              "learning_curves.png", "confusion_matrix.png", "predicted_vs_true.png", "residuals.png")
 
 
+# click >= 8.2 signals "no arguments: show the help" as a usage error; earlier versions exit directly
+NO_ARGS_IS_HELP = getattr(click.exceptions, "NoArgsIsHelpError", ())
+
+
 class Cli(click.Group):
     """A group that turns user errors into one line on stderr and exit status 2."""
+
+    def parse_args(self, ctx, args):
+        try:
+            return super().parse_args(ctx, args)
+        except NO_ARGS_IS_HELP:
+            raise
+        except click.UsageError as exc:
+            self._usage_error(ctx, exc)
 
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
+        except click.UsageError as exc:
+            self._usage_error(ctx, exc)
         except (MlpError, ValueError) as exc:
             self._fail(ctx, f"error: {exc}", EXIT_USER_ERROR)
         except NonFiniteError as exc:
@@ -57,6 +71,15 @@ class Cli(click.Group):
             raise
         except Exception as exc:  # a bug, not the user's doing: still no traceback unless --debug
             self._fail(ctx, f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)", 1)
+
+    def _usage_error(self, ctx, exc):
+        """A bad command line (unknown option, missing or invalid argument): one line, exit 2."""
+        if exc.ctx is not None:
+            command_path = exc.ctx.command_path
+        else:  # an error in a subcommand's options can come without its context
+            command_path = " ".join(filter(None, (ctx.command_path, ctx.invoked_subcommand)))
+        message = exc.format_message().removesuffix(".")
+        self._fail(ctx, f"error: {message} (see '{command_path} --help')", exc.exit_code)
 
     @staticmethod
     def _fail(ctx, message, status):

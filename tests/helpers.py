@@ -14,7 +14,7 @@ def write_config(path, text):
 
 def run(*args, catch=False):
     """Invoke ``mlp ARGS``; return the click Result."""
-    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=catch)
+    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=catch, prog_name="mlp")
 
 
 def npz_arrays(path):

@@ -515,6 +515,26 @@ def test_version_help_and_python_m():
     assert result.returncode == 0 and mlp.__version__ in result.stdout
 
 
+@pytest.mark.parametrize("args,message,help_command", [
+    (("train", "--bogus", "x.yaml"), "No such option '--bogus'", "mlp train --help"),
+    (("trian",), "No such command 'trian'", "mlp --help"),
+    (("--bogus", "train"), "No such option '--bogus'", "mlp --help"),
+    (("evaluate",), "Missing argument 'MODEL'", "mlp evaluate --help"),
+    (("train", "x.yaml", "--set"), "Option '--set' requires an argument", "mlp train --help"),
+    (("gradcheck", "x.yaml", "--rows", "x"), "Invalid value for '--rows'", "mlp gradcheck --help"),
+])
+def test_a_bad_command_line_is_one_error_line(args, message, help_command):
+    result = run(*args)
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"error: {message}") and f"(see '{help_command}')" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "Usage:" not in result.output
+
+
+def test_no_arguments_shows_the_help():
+    result = run()
+    assert result.output.startswith("Usage: mlp") and "Commands:" in result.output
+
+
 def test_missing_files_exit_2(tmp_path):
     for args in (("train", tmp_path / "nope.yaml"), ("evaluate", tmp_path / "nope.npz"),
                  ("predict", tmp_path / "nope.npz", tmp_path / "x.csv")):
