@@ -2,7 +2,8 @@
 
 Errors a user can cause (bad input, a network too big for the memory) print one line to stderr and
 exit with status 2 (``--debug`` shows the traceback). A diverging run exits with status 3; an
-interrupted one (Ctrl-C, SIGTERM) with 130 after saving a resumable checkpoint.
+interrupted one (Ctrl-C, SIGTERM) with 130 after saving a resumable checkpoint, and any other
+interrupted command with 130 too.
 """
 import csv
 import fcntl
@@ -10,6 +11,7 @@ import io
 import itertools
 import signal
 import sys
+import threading
 import time
 import traceback
 from pathlib import Path
@@ -41,6 +43,10 @@ RUN_FILES = ("config.yaml", "model.npz", "last.npz", "metrics.jsonl", "report.js
 NO_ARGS_IS_HELP = getattr(click.exceptions, "NoArgsIsHelpError", ())
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
 class Cli(click.Group):
     """A group that turns user errors into one line on stderr and exit status 2."""
 
@@ -53,8 +59,14 @@ class Cli(click.Group):
             self._usage_error(ctx, exc)
 
     def invoke(self, ctx):
+        # Outside the training loop (which stops gracefully by itself) SIGTERM interrupts like Ctrl-C:
+        # a file being written loses only its temporary copy, and the exit status is the same.
+        in_main_thread = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGTERM, _interrupt) if in_main_thread else None
         try:
             return super().invoke(ctx)
+        except KeyboardInterrupt as exc:
+            self._fail(ctx, f"interrupted ({exc.args[0] if exc.args else 'Ctrl-C'})", EXIT_INTERRUPTED)
         except click.UsageError as exc:
             self._usage_error(ctx, exc)
         except (MlpError, ValueError) as exc:
@@ -71,6 +83,9 @@ class Cli(click.Group):
             raise
         except Exception as exc:  # a bug, not the user's doing: still no traceback unless --debug
             self._fail(ctx, f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)", 1)
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
 
     def _usage_error(self, ctx, exc):
         """A bad command line (unknown option, missing or invalid argument): one line, exit 2."""

@@ -535,6 +535,26 @@ def test_no_arguments_shows_the_help():
     assert result.output.startswith("Usage: mlp") and "Commands:" in result.output
 
 
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_an_interrupted_command_exits_130_and_leaves_no_temporary_file(digits_config, tmp_path, monkeypatch, signum):
+    from mlp import files
+    out = tmp_path / "run"
+    assert run("train", digits_config, "--out", out, "--set", "training.epochs=1").exit_code == 0
+    run_files = {p.name: p.read_bytes() for p in out.iterdir() if p.name != ".lock"}
+    original = files.os.fsync
+
+    def fsync_then_signal(fd):  # the signal arrives while report.json's temporary copy is written
+        original(fd)
+        os.kill(os.getpid(), signum)
+    monkeypatch.setattr(files.os, "fsync", fsync_then_signal)
+    previous = signal.getsignal(signal.SIGTERM)
+    result = run("evaluate", out, "--out", out)
+    assert result.exit_code == 130, result.output
+    assert result.stderr.strip() == f"interrupted ({'Ctrl-C' if signum == signal.SIGINT else 'SIGTERM'})"
+    assert signal.getsignal(signal.SIGTERM) is previous
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.name != ".lock"} == run_files
+
+
 def test_missing_files_exit_2(tmp_path):
     for args in (("train", tmp_path / "nope.yaml"), ("evaluate", tmp_path / "nope.npz"),
                  ("predict", tmp_path / "nope.npz", tmp_path / "x.csv")):
