@@ -10,7 +10,7 @@ import hashlib
 import json
 import numpy as np
 
-from .errors import CheckpointError
+from .errors import CheckpointError, shown
 from .files import read_npz, write_atomic
 
 FORMAT_VERSION = 1
@@ -96,9 +96,7 @@ def require(metadata, fields, path, where="metadata"):
         if key not in metadata:
             raise CheckpointError(f"{path}: {where} lacks {key!r}")
         if not any(_KINDS[kind](metadata[key]) for kind in kinds):
-            shown = repr(metadata[key])
-            shown = shown if len(shown) <= 60 else shown[:57] + "..."
-            raise CheckpointError(f"{path}: {where} {key!r} is {shown}, expected {' or '.join(kinds)}")
+            raise CheckpointError(f"{path}: {where} {key!r} is {shown(metadata[key])}, expected {' or '.join(kinds)}")
 
 
 def load_checked(path):

@@ -17,7 +17,7 @@ from pathlib import Path
 import yaml
 
 from .datasets import BUILTIN
-from .errors import ConfigError, DataError
+from .errors import ConfigError, DataError, shown
 from .initializers import INITIALIZERS
 from .layers import ACTIVATIONS
 from .losses import CLASSIFICATION_LOSSES, LOSSES, REGRESSION_LOSSES
@@ -223,7 +223,7 @@ def apply_overrides(raw, overrides):
 
 
 def _fail(path, message, value):
-    raise ConfigError(f"{path}: {message}, got {value!r}")
+    raise ConfigError(f"{path}: {message}, got {shown(value)}")
 
 
 def _check_number(field, path, value):

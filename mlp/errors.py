@@ -3,6 +3,20 @@
 Everything here derives from :class:`MlpError` (itself a ``ValueError``): the command line prints
 its message on one line and exits with status 2. Any other exception is a bug.
 """
+import reprlib
+
+_SHORT = reprlib.Repr()
+_SHORT.maxlevel, _SHORT.maxlist, _SHORT.maxtuple, _SHORT.maxdict = 2, 5, 5, 5
+_SHORT.maxstring, _SHORT.maxother, _SHORT.maxlong = 60, 60, 60
+
+
+def shown(value):
+    """``repr(value)`` cut short (``...``) for a message about a bad value.
+
+    Its cost is bounded too: a YAML file of nested aliases (a "billion laughs") is small on disk but
+    expands to billions of items in a full ``repr``.
+    """
+    return _SHORT.repr(value)
 
 
 class MlpError(ValueError):

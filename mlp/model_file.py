@@ -10,7 +10,7 @@ import numpy as np
 
 from .checkpoint import load_checked, require, save_atomic
 from .config import resolve
-from .errors import CheckpointError, ConfigError
+from .errors import CheckpointError, ConfigError, shown
 from .layers import sigmoid
 from .network import build_mlp
 from .preprocessing import Standardizer
@@ -132,7 +132,7 @@ def _check_data_contract(metadata, path):
         raise CheckpointError(f"{path}: unknown task {task!r}")
     if task == "classification" and (class_names is None or len(class_names) < 2
                                      or len(class_names) != max(n_outputs, 2)):
-        raise CheckpointError(f"{path}: class names {class_names!r} do not fit {n_outputs} outputs")
+        raise CheckpointError(f"{path}: class names {shown(class_names)} do not fit {n_outputs} outputs")
     if len(metadata["feature_names"]) != width:
         raise CheckpointError(f"{path}: {len(metadata['feature_names'])} feature names for {width} inputs")
     for key, size in (("standardizer", width), ("target_scaler", n_outputs)):

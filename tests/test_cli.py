@@ -364,6 +364,18 @@ def test_config_errors_are_one_clear_line(tmp_path, text, message):
     assert not (tmp_path / "run").exists()  # nothing written before validation passed
 
 
+def test_a_billion_laughs_config_is_refused_with_a_short_message(tmp_path):
+    # nine levels of nine aliases: 9⁹ ≈ 387 million strings once expanded (a full repr needs ~3 GB)
+    anchors = ['&l0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    anchors += [f"&l{k} [{', '.join([f'*l{k - 1}'] * 9)}]" for k in range(1, 9)]
+    text = "data: {name: iris}\noptimizer:\n  betas:\n" + "".join(f"    - {a}\n" for a in anchors)
+    config = write_config(tmp_path / "laughs.yaml", text + "seed: *l8\n")
+    result = run("train", config, "--out", tmp_path / "run")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: seed: must be a number, got [[[...], [...]")
+    assert len(result.stderr) < 300 and result.stderr.count("\n") == 1
+
+
 def test_a_network_too_big_for_memory_is_a_clear_error(digits_config, tmp_path):
     # 64 × 10¹² weights need more bytes than a 48-bit address space holds: refused on any machine,
     # whatever its overcommit policy
