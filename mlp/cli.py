@@ -23,8 +23,8 @@ from . import __version__
 from . import config as config_module
 from .checkpoint import load_checked
 from .compare import compare as compare_runs, render
-from .datasets import BUILTIN, check_finite, load_path, read_bytes
-from .errors import CheckpointError, DataError, MlpError, NonFiniteError
+from .datasets import BUILTIN, check_finite, load_path, not_a_number, read_csv_rows
+from .errors import CheckpointError, DataError, MlpError, NonFiniteError, shown
 from .files import read_npz, write_text_atomic
 from .gradcheck import check_gradients
 from .model_file import load_model
@@ -350,13 +350,13 @@ def read_features(path, feature_names):
             raise MlpError(f"{path}: X must have shape (N, {len(feature_names)}), got {X.shape}")
         check_finite(X.astype(np.float64), str(path), "features")
         return X
-    rows = list(csv.reader(io.StringIO(read_bytes(path).decode("utf-8-sig"))))
+    rows = read_csv_rows(path)
     if not rows:
         raise MlpError(f"{path}: empty file")
     header = [h.strip() for h in rows[0]]
     missing = [name for name in feature_names if name not in header]
     if missing:
-        raise MlpError(f"{path}: missing feature column {missing[0]!r} (the model needs {len(feature_names)} columns)")
+        raise MlpError(f"{path}: missing feature column {shown(missing[0])} (the model needs {len(feature_names)} columns)")
     columns = [header.index(name) for name in feature_names]
     X = np.empty((len(rows) - 1, len(columns)))
     for line, row in enumerate(rows[1:], start=2):
@@ -364,8 +364,7 @@ def read_features(path, feature_names):
             try:
                 X[line - 2, k] = float(row[j])
             except (ValueError, IndexError):
-                raise MlpError(f"{path}, line {line}, column {feature_names[k]!r}: "
-                               f"{row[j] if j < len(row) else ''!r} is not a number") from None
+                raise not_a_number(path, line, feature_names[k], row[j] if j < len(row) else "") from None
     check_finite(X, str(path), "features", feature_names, first_line=2)
     return X
 

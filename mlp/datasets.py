@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import DataError
+from .errors import DataError, shown
 from .files import read_npz
 
 TASKS = ("classification", "regression")
@@ -171,10 +171,27 @@ def _number(text):
         return None
 
 
+def read_csv_rows(path):
+    """The rows of a CSV file (UTF-8, with or without a byte-order mark; gzipped or not) as lists of
+    strings. Bytes that are not UTF-8 become U+FFFD (and then fail as a number, naming the cell);
+    a field the csv module refuses (e.g. longer than its 131,072-character limit) is a ``DataError``
+    naming the line.
+    """
+    reader = csv.reader(io.StringIO(read_bytes(path).decode("utf-8-sig", errors="replace")))
+    try:
+        return list(reader)
+    except csv.Error as exc:
+        raise DataError(f"{path}, line {reader.line_num}: not readable as CSV ({exc})") from None
+
+
+def not_a_number(path, line, column, cell):
+    """The ``DataError`` for a feature cell that does not parse as a number."""
+    return DataError(f"{path}, line {line}, column {shown(column)}: {shown(cell)} is not a number")
+
+
 def load_csv(path, target=None, task=None, name=None):
     """A CSV file with a header row; ``target`` names the target column (default: the last)."""
-    text = read_bytes(path).decode("utf-8-sig", errors="replace")
-    rows = list(csv.reader(io.StringIO(text)))
+    rows = read_csv_rows(path)
     while rows and not any(cell.strip() for cell in rows[-1]):
         rows.pop()
     if len(rows) < 2:
@@ -186,7 +203,7 @@ def load_csv(path, target=None, task=None, name=None):
             raise DataError(f"{path}, line {line}: {len(row)} fields, but the header has {len(header)}")
     target = header[-1] if target is None else target
     if target not in header:
-        raise DataError(f"{path}: no column {target!r}; columns: {', '.join(header)}")
+        raise DataError(f"{path}: no column {shown(target)}; columns: {shown(header, items=30)[1:-1]}")
     t = header.index(target)
     features = [j for j in range(len(header)) if j != t]
     X = np.empty((len(body), len(features)), dtype=np.float64)
@@ -194,9 +211,7 @@ def load_csv(path, target=None, task=None, name=None):
         for line, row in enumerate(body, start=2):
             value = _number(row[j])
             if value is None:
-                raise DataError(
-                    f"{path}, line {line}, column {header[j]!r}: {row[j]!r} is not a number"
-                )
+                raise not_a_number(path, line, header[j], row[j])
             X[line - 2, column] = value
     check_finite(X, str(path), "features", [header[j] for j in features], first_line=2)
     raw_target = [row[t].strip() for row in body]
@@ -310,7 +325,7 @@ def check_finite(array, where, what, columns=None, first_line=None):
     if not count:
         return
     row, col = (int(v) for v in np.argwhere(bad)[0])
-    column = repr(columns[col]) if columns is not None else str(col)
+    column = shown(columns[col]) if columns is not None else str(col)
     position = f"line {row + first_line}" if first_line is not None else f"row {row}"
     raise DataError(
         f"{where}: {count} NaN or infinite value(s) in the {what}; the first is at {position}, "

@@ -5,18 +5,19 @@ its message on one line and exits with status 2. Any other exception is a bug.
 """
 import reprlib
 
-_SHORT = reprlib.Repr()
-_SHORT.maxlevel, _SHORT.maxlist, _SHORT.maxtuple, _SHORT.maxdict = 2, 5, 5, 5
-_SHORT.maxstring, _SHORT.maxother, _SHORT.maxlong = 60, 60, 60
 
-
-def shown(value):
-    """``repr(value)`` cut short (``...``) for a message about a bad value.
+def shown(value, items=5):
+    """``repr(value)`` cut short (``...``) for a message: two levels deep, ``items`` per container,
+    60 characters per string or number.
 
     Its cost is bounded too: a YAML file of nested aliases (a "billion laughs") is small on disk but
     expands to billions of items in a full ``repr``.
     """
-    return _SHORT.repr(value)
+    short = reprlib.Repr()
+    short.maxlevel = 2
+    short.maxlist = short.maxtuple = short.maxdict = short.maxset = items
+    short.maxstring = short.maxother = short.maxlong = 60
+    return short.repr(value)
 
 
 class MlpError(ValueError):

@@ -25,7 +25,7 @@ from . import config as config_module
 from .batching import Minibatches, worth_prefetching
 from .checkpoint import load_checked, load_state_dict, require, save_atomic
 from .datasets import load_builtin, load_path
-from .errors import CheckpointError, ConfigError, NonFiniteError
+from .errors import CheckpointError, ConfigError, NonFiniteError, shown
 from .files import write_text_atomic
 from .losses import loss_from_config
 from .model_file import TrainedModel
@@ -80,7 +80,7 @@ def align_labels(labels, names, class_names, source):
     index = {name: i for i, name in enumerate(class_names)}
     unknown = [name for name in names if name not in index]
     if unknown:
-        raise ConfigError(f"{source}: class {unknown[0]!r} is not one the model knows ({', '.join(class_names)})")
+        raise ConfigError(f"{source}: class {shown(unknown[0])} is not one the model knows ({', '.join(class_names)})")
     return np.array([index[name] for name in names], dtype=np.int64)[labels]
 
 

@@ -567,6 +567,23 @@ def test_an_interrupted_command_exits_130_and_leaves_no_temporary_file(digits_co
     assert {p.name: p.read_bytes() for p in out.iterdir() if p.name != ".lock"} == run_files
 
 
+@pytest.mark.parametrize("last_cell,message", [
+    (b"\xff\xfe", "line 2, column '{last}': '\ufffd\ufffd' is not a number"),
+    (b"9" * 200_000, "line 2: not readable as CSV (field larger than field limit"),
+])
+def test_unreadable_prediction_input_is_a_clear_error(digits_config, tmp_path, last_cell, message):
+    from mlp.model_file import load_model
+    out = tmp_path / "run"
+    assert run("train", digits_config, "--out", out, "--set", "training.epochs=1").exit_code == 0
+    names = load_model(out / "model.npz").feature_names
+    rows = tmp_path / "rows.csv"
+    rows.write_bytes(",".join(names).encode() + b"\n" + b"1," * (len(names) - 1) + last_cell + b"\n")
+    result = run("predict", out, rows)
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith(f"error: {rows}, {message.format(last=names[-1])}")
+    assert result.stderr.count("\n") == 1
+
+
 def test_missing_files_exit_2(tmp_path):
     for args in (("train", tmp_path / "nope.yaml"), ("evaluate", tmp_path / "nope.npz"),
                  ("predict", tmp_path / "nope.npz", tmp_path / "x.csv")):

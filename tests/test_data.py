@@ -169,13 +169,24 @@ def test_missing_file(tmp_path):
 
 
 def test_unknown_target_column(tmp_path):
-    with pytest.raises(DataError, match="no column 'z'; columns: a, b"):
+    with pytest.raises(DataError, match="no column 'z'; columns: 'a', 'b'"):
         load_path(write(tmp_path / "d.csv", "a,b\n1,2\n"), target="z")
 
 
 def test_non_numeric_feature(tmp_path):
     with pytest.raises(DataError, match=r"line 3, column 'b': 'x' is not a number"):
         load_path(write(tmp_path / "d.csv", "a,b,y\n1,2,0\n1,x,1\n"))
+
+
+def test_a_long_bad_cell_is_quoted_short(tmp_path):
+    with pytest.raises(DataError, match=r"line 2, column 'b': 'xxx+\.\.\.x+' is not a number$") as caught:
+        load_path(write(tmp_path / "d.csv", "a,b,y\n1," + "x" * 5000 + ",0\n1,2,1\n"))
+    assert len(str(caught.value)) < 200
+
+
+def test_a_field_the_csv_module_refuses_is_a_data_error(tmp_path):
+    with pytest.raises(DataError, match=r"d.csv, line 3: not readable as CSV \(field larger than field limit"):
+        load_path(write(tmp_path / "d.csv", "a,b,y\n1,2,0\n1," + "9" * 200_000 + ",1\n"))
 
 
 @pytest.mark.parametrize("cell,what", [("nan", "features"), ("inf", "features")])
