@@ -36,9 +36,9 @@ def save_atomic(path, arrays, metadata):
     write_atomic(path, lambda file: write_archive(file, arrays, metadata))
 
 
-def read_arrays(path, what="model file"):
+def read_arrays(path, what="model file", stored_only=False):
     """Every array of an ``.npz`` file; ``CheckpointError`` if it is missing or unreadable."""
-    return read_npz(path, CheckpointError, what)
+    return read_npz(path, CheckpointError, what, stored_only)
 
 
 def _verified(path, arrays):
@@ -101,7 +101,7 @@ def require(metadata, fields, path, where="metadata"):
 
 def load_checked(path):
     """``(arrays, metadata)`` from an archive written by :func:`save_atomic`, checksums verified."""
-    return _verified(path, read_arrays(path))
+    return _verified(path, read_arrays(path, stored_only=True))
 
 
 def load_state_dict(path):

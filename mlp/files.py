@@ -8,6 +8,7 @@ untouched; on any failure the temporary file is removed.
 """
 import os
 import tempfile
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -51,17 +52,45 @@ def write_text_atomic(path, text):
     write_atomic(path, lambda file: file.write(text.encode("utf-8")))
 
 
-def read_npz(path, error, what):
+def read_npz(path, error, what, stored_only=False):
     """Every array of the ``.npz`` file ``path``, read with ``allow_pickle=False``.
 
     A missing file, or bytes that NumPy cannot parse (whatever it raises: the content is not
     trusted), raise ``error`` (an exception class) with a message naming ``what`` and ``path``.
+    Before anything is decompressed, the sizes the archive declares for its members (which bound
+    what reading them can produce) must fit in the machine's memory, so a small compressed file
+    cannot expand into gigabytes (a "zip bomb"); with ``stored_only`` (mlp writes its own files
+    uncompressed) a compressed member is refused outright.
     """
     path = Path(path)
     if not path.is_file():
         raise error(f"{what} not found: {path}")
     try:
+        with zipfile.ZipFile(path) as archive:
+            members = archive.infolist()
+        packed = [m.filename for m in members if m.compress_type != zipfile.ZIP_STORED]
+        if stored_only and packed:
+            raise error(f"{path}: array {packed[0]!r} is compressed, but mlp writes its files uncompressed: "
+                        f"not a file written by mlp")
+        declared, memory = sum(m.file_size for m in members), _physical_memory()
+        if memory is not None and declared > memory:
+            raise error(f"{path}: its arrays would take {_size(declared)}, more than this machine's "
+                        f"{_size(memory)} of memory")
         with np.load(path, allow_pickle=False) as archive:
             return {key: archive[key] for key in archive.files}
+    except error:
+        raise
     except Exception as exc:
         raise error(f"{path}: corrupt or not an .npz file ({type(exc).__name__}: {exc})") from None
+
+
+def _size(n_bytes):
+    return f"{n_bytes / 2**30:.1f} GiB" if n_bytes >= 2**30 else f"{n_bytes / 2**20:.2f} MiB"
+
+
+def _physical_memory():
+    """Bytes of physical memory, or None where the system does not say."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None

@@ -252,6 +252,18 @@ def test_corrupt_checkpoint_is_a_clear_error(digits_config, tmp_path):
     assert "model.npz" in result.stderr and ("corrupt" in result.stderr or "checksum" in result.stderr)
 
 
+def test_a_model_file_with_compressed_arrays_is_refused_before_decompressing(digits_config, tmp_path):
+    out = tmp_path / "run"
+    assert run("train", digits_config, "--out", out, "--set", "training.epochs=1").exit_code == 0
+    for name in ("model.npz", "last.npz"):
+        np.savez_compressed(out / name, **npz_arrays(out / name))  # same arrays, checksums valid
+    result = run("evaluate", out)
+    assert result.exit_code == 2
+    assert "model.npz: array" in result.stderr and "is compressed, but mlp writes its files uncompressed" in result.stderr
+    result = run("train", "--resume", out, "--set", "training.epochs=2")
+    assert result.exit_code == 2 and "last.npz: array" in result.stderr
+
+
 def rewrite(path, edit):
     """Rewrite an mlp archive through ``edit(arrays, metadata)`` with fresh, valid checksums."""
     arrays, metadata = checkpoint.load_checked(path)

@@ -86,6 +86,17 @@ def test_npz_round_trip(tmp_path, rng):
     assert data.task == "classification"
     np.savez(tmp_path / "r.npz", X=X, y=rng.standard_normal((20, 2)))
     assert load_path(tmp_path / "r.npz").y.shape == (20, 2)
+    np.savez_compressed(tmp_path / "c.npz", X=X, y=y)
+    np.testing.assert_array_equal(load_path(tmp_path / "c.npz").X, X)
+
+
+def test_an_npz_declaring_more_than_the_memory_is_refused_before_reading(tmp_path, rng, monkeypatch):
+    from mlp import files
+    np.savez_compressed(tmp_path / "d.npz", X=np.zeros((1000, 10)), y=np.zeros(1000, dtype=np.int64))
+    monkeypatch.setattr(files, "_physical_memory", lambda: 50_000)  # the arrays declare 88,256 bytes
+    monkeypatch.setattr(files.np, "load", lambda *a, **k: pytest.fail("np.load must not be reached"))
+    with pytest.raises(DataError, match=r"d.npz: its arrays would take 0.08 MiB, more than this machine's 0.05 MiB of memory"):
+        load_path(tmp_path / "d.npz")
 
 
 def idx_bytes(array, type_byte=0x08):
