@@ -151,8 +151,7 @@ def load_idx_pair(images_path, labels_path, name=None):
     check_finite(X, f"{images_path}", "features")
     if labels.dtype.kind not in "iu" or labels.min() < 0:
         raise DataError(f"{labels_path}: IDX labels must be non-negative integers")
-    y = labels.astype(np.int64)
-    class_names = [str(k) for k in range(int(y.max()) + 1)]
+    y, class_names = encode_labels(labels.astype(np.int64))
     scale = 1 / 255 if images.dtype == np.uint8 else 1.0
     width = X.shape[1]
     return Dataset(name or Path(images_path).name, X, y, "classification",

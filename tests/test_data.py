@@ -114,6 +114,18 @@ def test_idx_round_trip(tmp_path, rng, compress):
     data = load_path([str(tmp_path / "img"), str(tmp_path / "lab")])
     np.testing.assert_array_equal(data.X, images.reshape(6, 16))
     np.testing.assert_array_equal(data.y, labels)
+    assert data.class_names == ["0", "1", "2"]
+
+
+def test_idx_labels_name_the_classes_present(tmp_path):
+    """Classes are the label values that occur (as in CSV and NPZ files), not 0…max: a label of
+    2,000,000,000 made 2·10⁹ class names (16 GB) before."""
+    (tmp_path / "img").write_bytes(idx_bytes(np.zeros((3, 2, 2), np.uint8)))
+    big = np.array([7, 3, 2_000_000_000], dtype=">i4")
+    (tmp_path / "lab").write_bytes(bytes([0, 0, 0x0C, 1]) + struct.pack(">i", 3) + big.tobytes())
+    data = load_path([str(tmp_path / "img"), str(tmp_path / "lab")])
+    assert data.class_names == ["3", "7", "2000000000"]
+    np.testing.assert_array_equal(data.y, [1, 0, 2])
 
 
 def test_splits_are_stratified_deterministic_and_disjoint():
