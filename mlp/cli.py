@@ -25,7 +25,7 @@ from .checkpoint import load_checked
 from .compare import compare as compare_runs, render
 from .datasets import BUILTIN, check_finite, load_path, not_a_number, read_csv_rows
 from .errors import CheckpointError, DataError, MlpError, NonFiniteError, shown
-from .files import read_npz, write_text_atomic
+from .files import read_npz, remove_temporaries, write_text_atomic
 from .gradcheck import check_gradients
 from .model_file import load_model
 from .preprocessing import prepare
@@ -140,6 +140,7 @@ def _run_dir(config, out, overwrite):
     lock = _lock(run_dir)
     for name in RUN_FILES:
         (run_dir / name).unlink(missing_ok=True)
+    remove_temporaries(run_dir, RUN_FILES)
     return run_dir, lock
 
 
@@ -200,6 +201,7 @@ def train(config_path, overrides, out, resume_dir, overwrite, quiet):
         write_text_atomic(run_dir / "config.yaml", config_module.dump(config))
     else:
         lock = _lock(run_dir)
+        remove_temporaries(run_dir, RUN_FILES)
         if not resume:
             # stopped (killed) before its first epoch ended: nothing to lose, so start it over
             (run_dir / "metrics.jsonl").unlink(missing_ok=True)

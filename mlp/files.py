@@ -47,6 +47,14 @@ def write_atomic(path, write):
         os.close(directory)
 
 
+def remove_temporaries(folder, names):
+    """Delete what :func:`write_atomic` left of ``folder/name`` for each name when a process was
+    killed mid-write (SIGKILL, a power cut). Only for a folder no other writer is using."""
+    for name in names:
+        for temporary in Path(folder).glob(f".{name}.*.tmp"):
+            temporary.unlink(missing_ok=True)
+
+
 def write_text_atomic(path, text):
     """Replace ``path`` by ``text`` in UTF-8."""
     write_atomic(path, lambda file: file.write(text.encode("utf-8")))

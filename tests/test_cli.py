@@ -92,8 +92,12 @@ def test_resume_after_interrupt_equals_uninterrupted(digits_config, tmp_path, mo
     assert result.exit_code == 130 and "Resume with: mlp train --resume" in result.stderr
     assert len(metrics_lines(part)) == 3 and not (part / "model.npz").exists()
     monkeypatch.setattr(Trainer, "_end_of_epoch", original)
+    # what a SIGKILL in the middle of writing a checkpoint leaves, and a file that is not mlp's
+    (part / ".last.npz.k1ll3d.tmp").write_bytes(b"half a checkpoint")
+    (part / ".notes.tmp").write_text("mine")
     result = run("train", "--resume", part)
     assert result.exit_code == 0, result.output
+    assert not (part / ".last.npz.k1ll3d.tmp").exists() and (part / ".notes.tmp").read_text() == "mine"
     for key, value in npz_arrays(full / "model.npz").items():
         if key != "metadata":
             np.testing.assert_array_equal(npz_arrays(part / "model.npz")[key], value)
