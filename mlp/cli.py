@@ -187,6 +187,9 @@ def train(config_path, overrides, out, resume_dir, overwrite, quiet):
             resume = True
         elif not (run_dir / "config.yaml").is_file():
             raise CheckpointError(f"--resume {run_dir}: not a run directory (neither last.npz nor config.yaml there)")
+        if config_path is None and not (run_dir / "config.yaml").is_file():
+            raise CheckpointError(f"--resume {run_dir}: its config.yaml is missing; give the run's config: "
+                                  f"mlp train --resume {run_dir} CONFIG")
         config = config_module.load_config(config_path or run_dir / "config.yaml", overrides)
     elif config_path is None:
         raise MlpError("train needs a CONFIG file (or --resume RUN_DIR)")
@@ -218,6 +221,8 @@ def _train_locked(experiment, run_dir, resume, quiet):
     trainer = Trainer(experiment, run_dir, quiet=quiet)
     if resume:
         trainer.restore(run_dir / "last.npz")
+        # the checkpoint fits this config: it now describes the run (e.g. a longer training.epochs)
+        write_text_atomic(run_dir / "config.yaml", config_module.dump(config))
     if not quiet:
         sizes = experiment.splits.sizes()
         click.echo(f"training {config['name']}: {experiment.network.num_parameters():,} parameters, "

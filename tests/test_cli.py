@@ -8,6 +8,7 @@ import time
 
 import numpy as np
 import pytest
+import yaml
 
 import mlp
 from mlp import checkpoint
@@ -176,8 +177,31 @@ def test_resume_with_a_structurally_different_config_is_refused(digits_config, t
     state = checkpoint.load_checked(out / "last.npz")[1]
     assert state["finished"]
     (out / "model.npz").unlink()
+    config_text = (out / "config.yaml").read_text()
     result = run("train", digits_config, "--resume", out, "--set", "model.hidden=[16]")
     assert result.exit_code == 2 and "refusing to resume" in result.stderr
+    assert (out / "config.yaml").read_text() == config_text
+
+
+def test_resume_records_its_config_and_needs_one(digits_config, tmp_path, monkeypatch):
+    original = Trainer._end_of_epoch
+
+    def stop_after_first(self, seconds):
+        record = original(self, seconds)
+        self.stop_requested = "SIGTERM"
+        return record
+    monkeypatch.setattr(Trainer, "_end_of_epoch", stop_after_first)
+    out = tmp_path / "run"
+    assert run("train", digits_config, "--out", out, "--set", "training.epochs=3").exit_code == 130
+    monkeypatch.setattr(Trainer, "_end_of_epoch", original)
+    (out / "config.yaml").unlink()
+    result = run("train", "--resume", out, "--set", "training.epochs=2")
+    assert result.exit_code == 2
+    assert f"its config.yaml is missing; give the run's config: mlp train --resume {out} CONFIG" in result.stderr
+    result = run("train", "--resume", out, digits_config, "--set", "training.epochs=2")
+    assert result.exit_code == 0, result.output
+    assert len(metrics_lines(out)) == 2
+    assert yaml.safe_load((out / "config.yaml").read_text())["training"]["epochs"] == 2
 
 
 def test_atomic_write_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
