@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import DataError, shown
+from .errors import DataError, clipped, shown
 from .files import read_npz
 
 TASKS = ("classification", "regression")
@@ -106,7 +106,7 @@ def read_bytes(path):
         try:
             return gzip.decompress(raw)
         except (EOFError, OSError, zlib.error) as exc:
-            raise DataError(f"{path}: truncated or corrupt gzip data ({exc})") from None
+            raise DataError(f"{path}: truncated or corrupt gzip data ({clipped(exc)})") from None
     return raw
 
 
@@ -265,6 +265,7 @@ def encode_labels(values):
 
 def load_npz(path, task=None, name=None):
     """An NPZ file with ``X`` (N, d) and ``y`` (N,) or (N, k); optionally ``X_test`` and ``y_test``."""
+    path = Path(path)
     arrays = read_npz(path, DataError, "data file")
     for key in ("X", "y"):
         if key not in arrays:

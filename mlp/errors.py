@@ -20,6 +20,12 @@ def shown(value, items=5):
     return short.repr(value)
 
 
+def clipped(text, limit=200):
+    """``text`` (e.g. a library's exception message about bytes it could not parse) cut at ``limit``."""
+    text = str(text)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
 class MlpError(ValueError):
     """Bad input from the user: a config, a data file, a model file, an argument."""
 

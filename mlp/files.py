@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import clipped
+
 # Files get the permissions an ordinary open() would give (mkstemp alone makes them owner-only).
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -89,7 +91,7 @@ def read_npz(path, error, what, stored_only=False):
     except error:
         raise
     except Exception as exc:
-        raise error(f"{path}: corrupt or not an .npz file ({type(exc).__name__}: {exc})") from None
+        raise error(f"{path}: corrupt or not an .npz file ({type(exc).__name__}: {clipped(exc)})") from None
 
 
 def _size(n_bytes):

@@ -1,8 +1,8 @@
 """Evaluation reports on held-out data: ``report.json``, ``report.md`` and PNG plots.
 
-``report.json`` keys (stable): ``format_version``, ``split``, ``held_out`` (false when there are no
-held-out rows), ``task``, ``model`` (path, sha256, parameters, architecture), ``config``,
-``data`` (sizes of each split, rows evaluated), ``metrics`` (classification: accuracy, loss,
+``report.json`` keys (stable): ``format_version``, ``split``, ``held_out`` (false when no rows were
+scored or they are the training rows), ``task``, ``model`` (path, sha256, parameters,
+architecture), ``config``, ``data`` (sizes of each split, rows evaluated), ``metrics`` (classification: accuracy, loss,
 per_class, macro_avg, weighted_avg, confusion_matrix; regression: mse, rmse, mae,
 median_absolute_error, r2, loss — in the target's original units), ``most_confident_errors``
 (classification: row, true, predicted, probability), ``training`` (epochs_run, best_epoch,
@@ -64,12 +64,12 @@ def confident_errors(model, outputs, y, predicted, rows):
 
 def build_report(model, model_path, outputs, y, rows, split, sizes, training=None):
     """The report dictionary (what ``report.json`` holds) from the network's ``outputs``."""
-    held_out = len(outputs) > 0
-    metrics, errors = evaluate_model(model, outputs, y, rows) if held_out else (None, [])
+    scored = len(outputs) > 0
+    metrics, errors = evaluate_model(model, outputs, y, rows) if scored else (None, [])
     return {
         "format_version": FORMAT_VERSION,
         "split": split,
-        "held_out": held_out,
+        "held_out": scored and split != "train",
         "task": model.task,
         "model": {"path": str(model_path), "sha256": file_sha256(model_path),
                   "parameters": model.network.num_parameters(), "architecture": model.architecture},
@@ -139,9 +139,14 @@ def markdown(report):
                   f"({training['samples_per_second']:.0f} samples/s)"]
     lines += ["", "## Results", ""]
     metrics = report["metrics"]
-    if metrics is None:
+    if report["split"] == "train":
+        lines += ["These are the training rows, not held-out data: scores on them overstate how the model "
+                  "does on new data.", ""]
+    if metrics is None and report["split"] == "test":
         lines.append("No held-out data: the test split is empty (data.test_split: 0), so nothing is scored; "
                      "the training rows are not a substitute.")
+    elif metrics is None:
+        lines.append(f"No rows in the {report['split']} data, so nothing is scored.")
     elif report["task"] == "classification":
         lines += [f"- accuracy: **{metrics['accuracy']:.4f}**", f"- loss ({config['loss']['name']}): {metrics['loss']:.4f}",
                   "", "| class | precision | recall | F1 | support |", "| --- | --- | --- | --- | --- |"]

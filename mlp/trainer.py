@@ -25,7 +25,7 @@ from . import config as config_module
 from .batching import Minibatches, worth_prefetching
 from .checkpoint import load_checked, load_state_dict, require, save_atomic
 from .datasets import load_builtin, load_path
-from .errors import CheckpointError, ConfigError, NonFiniteError, shown
+from .errors import CheckpointError, ConfigError, NonFiniteError, clipped, shown
 from .files import write_text_atomic
 from .losses import loss_from_config
 from .model_file import TrainedModel
@@ -251,7 +251,7 @@ class Trainer:
             try:
                 self.experiment.streams[name].bit_generator.state = meta["rng"][name]
             except (KeyError, TypeError, ValueError, OverflowError) as exc:
-                raise CheckpointError(f"{path}: unusable {name} generator state ({exc!r})") from None
+                raise CheckpointError(f"{path}: unusable {name} generator state ({clipped(repr(exc))})") from None
         best = section("best.")
         self.progress = Progress(meta["epoch"], meta["batch"], meta["sums"], meta["best_value"],
                                  meta["best_epoch"], meta["bad_epochs"], meta["stop_reason"],

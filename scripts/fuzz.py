@@ -10,7 +10,8 @@ starting with ``error:`` and at most ``MAX_MESSAGE`` characters long (never a tr
 - ``config``: values of the iris config replaced by values of other types, keys deleted or added;
 - ``yaml``: characters of the config text inserted, deleted or replaced;
 - ``csv``: cells, lines and columns of the iris CSV damaged, for train, predict and evaluate;
-- ``npz``: data archives with arrays of odd shapes, dtypes and values;
+- ``npz``: the iris data as an archive, with arrays of odd shapes, dtypes and values put in,
+  added or taken out;
 - ``bytes``: ``model.npz`` and ``last.npz`` with flipped bits, cut short, zeroed or replaced;
 - ``metadata``: the same files with edited metadata but valid checksums.
 
@@ -30,7 +31,7 @@ from click.testing import CliRunner
 
 from mlp import checkpoint
 from mlp.cli import main as cli
-from mlp.datasets import data_dir
+from mlp.datasets import data_dir, load_builtin
 
 IRIS_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "iris.yaml"
 ODD_VALUES = [None, True, 0, -1, 2, 0.5, -0.5, 1e300, float("nan"), float("inf"), "", "abc", "1e-3", [],
@@ -52,6 +53,8 @@ class Fuzzer:
         self.iris_csv = (data_dir() / "tabular" / "iris.csv").read_text().splitlines()
         self.rows_csv = self.work / "rows.csv"
         self.rows_csv.write_text(self.iris_csv[0].rsplit(",", 1)[0] + "\n5.1,3.5,1.4,0.2\n")
+        iris = load_builtin("iris")
+        self.iris_arrays = {"X": iris.X, "y": iris.y}
         self.base = self.work / "base"
         self.invoke("setup", ["train", str(IRIS_CONFIG), "--out", str(self.base), "--quiet",
                               "--set", "training.epochs=3", "--set", "training.early_stopping.patience=1"])
@@ -137,8 +140,12 @@ class Fuzzer:
         self._use_data_file("csv", path, "data.target=species")
 
     def npz(self):
-        arrays = {key: self._odd_array() for key in self.rng.sample(["X", "y", "X_test", "y_test", "other"],
-                                                                    self.rng.randint(0, 4))}
+        arrays = dict(self.iris_arrays)  # a usable data file, then 0 to 3 arrays odd, added or gone
+        for key in self.rng.sample(["X", "y", "X_test", "y_test", "other"], self.rng.randint(0, 3)):
+            if key in arrays and self.rng.random() < 0.2:
+                del arrays[key]
+            else:
+                arrays[key] = self._odd_array()
         path = self.work / "data.npz"
         np.savez(path, **arrays)
         if self.rng.random() < 0.3:

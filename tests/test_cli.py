@@ -510,7 +510,7 @@ def test_evaluate_predict_summary_gradcheck(digits_config, tmp_path):
     out = tmp_path / "run"
     assert run("train", digits_config, "--out", out, "--set", "training.epochs=2").exit_code == 0
     result = run("evaluate", out, "--split", "val", "--out", tmp_path / "ev")
-    assert result.exit_code == 0 and "test accuracy" in result.stdout
+    assert result.exit_code == 0 and result.stdout.startswith("validation accuracy ")
     report = json.loads((tmp_path / "ev" / "report.json").read_text())
     assert report["split"] == "val" and report["data"]["rows_evaluated"] == report["data"]["sizes"]["validation"]
     own = json.loads((out / "report.json").read_text())
@@ -743,6 +743,54 @@ def test_resume_of_a_run_killed_in_its_first_epoch_starts_it_over(digits_config,
 def test_resume_of_a_directory_that_is_not_a_run(tmp_path):
     result = run("train", "--resume", tmp_path)
     assert result.exit_code == 2 and "not a run directory" in result.stderr
+
+
+@pytest.mark.parametrize("kind", ["npz", "csv", "idx"])
+def test_training_on_a_data_file_of_each_kind(tmp_path, kind):
+    from mlp.datasets import load_builtin
+    iris = load_builtin("iris")
+    if kind == "npz":
+        np.savez(tmp_path / "iris.npz", X=iris.X, y=iris.y)
+        path = str(tmp_path / "iris.npz")
+    elif kind == "csv":
+        lines = [",".join(iris.feature_names + ["species"])]
+        lines += [",".join([*map(repr, row), iris.class_names[label]]) for row, label in zip(iris.X.tolist(), iris.y)]
+        (tmp_path / "iris.csv").write_text("\n".join(lines) + "\n")
+        path = str(tmp_path / "iris.csv")
+    else:
+        images = (iris.X / iris.X.max() * 255).astype(np.uint8).reshape(-1, 2, 2)
+        for name, array in (("images.idx", images), ("labels.idx", iris.y.astype(np.uint8))):
+            header = bytes([0, 0, 0x08, array.ndim]) + b"".join(n.to_bytes(4, "big") for n in array.shape)
+            (tmp_path / name).write_bytes(header + array.tobytes())
+        path = [str(tmp_path / "images.idx"), str(tmp_path / "labels.idx")]
+    config = write_config(tmp_path / "c.yaml", f"data: {{path: {json.dumps(path)}}}\nmodel: {{hidden: [8]}}\n"
+                                               "training: {epochs: 2}\n")
+    out = tmp_path / "run"
+    result = run("train", config, "--out", out)
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "report.json").read_text())
+    assert report["data"]["sizes"]["test"] == 30 and report["metrics"]["accuracy"] > 0
+    if kind != "idx":  # --data takes one file
+        result = run("evaluate", out, "--data", path, "--out", tmp_path / "ev")
+        assert result.exit_code == 0 and f" on iris.{kind};" in result.stdout, result.output
+
+
+def test_evaluate_names_what_it_scored(digits_config, tmp_path):
+    out = tmp_path / "run"
+    assert run("train", digits_config, "--out", out, "--set", "training.epochs=1",
+               "--set", "data.validation_split=0").exit_code == 0
+    result = run("evaluate", out, "--split", "train")
+    assert result.exit_code == 0 and result.stdout.startswith("train accuracy ")
+    report = json.loads((out / "eval-train" / "report.json").read_text())
+    assert report["held_out"] is False and report["metrics"]["accuracy"] > 0
+    assert "These are the training rows, not held-out data" in (out / "eval-train" / "report.md").read_text()
+    result = run("evaluate", out, "--split", "val")
+    assert result.exit_code == 0 and result.stdout.startswith("no rows in the validation data: nothing scored")
+    assert "No rows in the val data" in (out / "eval-val" / "report.md").read_text()
+    rows = tmp_path / "rows.npz"
+    np.savez(rows, X=np.zeros((3, 64)), y=np.array([0, 1, 2]))
+    result = run("evaluate", out, "--data", rows, "--out", tmp_path / "ev")
+    assert result.exit_code == 0 and result.stdout.startswith("accuracy ") and " on rows.npz;" in result.stdout
 
 
 def test_resume_finishes_a_run_killed_before_its_report(digits_config, tmp_path):
