@@ -775,6 +775,19 @@ def test_training_on_a_data_file_of_each_kind(tmp_path, kind):
         assert result.exit_code == 0 and f" on iris.{kind};" in result.stdout, result.output
 
 
+def test_a_test_file_is_the_held_out_data(tmp_path):
+    from mlp.datasets import load_builtin
+    iris = load_builtin("iris")
+    for name, rows in (("train.npz", slice(0, None, 2)), ("test.npz", slice(1, None, 2))):
+        np.savez(tmp_path / name, X=iris.X[rows], y=iris.y[rows])
+    config = write_config(tmp_path / "c.yaml", f"data: {{path: {tmp_path / 'train.npz'}, test_path: "
+                                               f"{tmp_path / 'test.npz'}}}\ntraining: {{epochs: 2}}\n")
+    out = tmp_path / "run"
+    assert run("train", config, "--out", out).exit_code == 0
+    sizes = json.loads((out / "report.json").read_text())["data"]["sizes"]
+    assert sizes["test"] == 75 and sizes["train"] + sizes["validation"] == 75
+
+
 def test_evaluate_names_what_it_scored(digits_config, tmp_path):
     out = tmp_path / "run"
     assert run("train", digits_config, "--out", out, "--set", "training.epochs=1",
