@@ -5,6 +5,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,6 +15,8 @@ import mlp
 from mlp import checkpoint
 from mlp.trainer import Trainer
 from helpers import npz_arrays, run, write_config
+
+CONFIGS_DIR = Path(__file__).resolve().parent.parent / "configs"
 
 DIGITS = """
 seed: 3
@@ -829,3 +832,44 @@ def test_regression_loss_on_encoded_class_labels(tmp_path):
     report = json.loads((out / "report.json").read_text())
     assert report["metrics"]["accuracy"] > 0.6 and report["metrics"]["loss"] > 0
     assert report["config"]["loss"]["target_encoding"] == "one_hot"
+
+
+@pytest.mark.parametrize("data,overrides", [
+    ("iris", [f"optimizer.name={name}"]) for name in ("sgd", "adam", "adamw", "rmsprop")
+] + [
+    ("iris", ["optimizer.momentum=0.9", "optimizer.nesterov=true"]),
+    ("iris", ["optimizer.name=rmsprop", "optimizer.momentum=0.5"]),
+] + [
+    ("iris", [f"optimizer.schedule.name={name}", "optimizer.schedule.warmup_epochs=1"])
+    for name in ("constant", "step", "exponential", "cosine")
+] + [
+    ("iris", [f"model.activation={name}"]) for name in ("relu", "leaky_relu", "sigmoid", "tanh", "identity")
+] + [
+    ("iris", [f"model.init={name}"]) for name in ("he", "he_uniform", "xavier", "xavier_normal", "zeros")
+] + [
+    ("iris", [f"regularization.name={name}", "regularization.lambda=0.01"]) for name in ("l1", "l2", "elastic_net")
+] + [
+    ("iris", ["loss.name=multiclass_hinge"]),
+    ("iris", ["loss.name=squared", "loss.target_encoding=one_hot"]),
+    ("iris", ["loss.name=huber", "loss.target_encoding=plus_minus_one"]),
+    ("iris", ["loss.name=absolute", "loss.target_encoding=one_hot"]),
+    ("breast_cancer", ["loss.name=binary_cross_entropy"]),
+    ("breast_cancer", ["loss.name=hinge"]),
+    ("iris", ["model.dropout=0.2", "model.input_dropout=0.1"]),
+    ("iris", ["regularization.max_norm=1.0", "training.clip_grad_norm=0.5"]),
+    ("iris", ["training.dtype=float64", "training.shuffle=false"]),
+    ("iris", ["training.early_stopping.monitor=val_accuracy", "data.standardize=false"]),
+    ("diabetes", ["loss.name=squared", "training.early_stopping.monitor=val_rmse"]),
+    ("diabetes", ["loss.name=huber", "data.standardize_target=false", "data.corrupt_targets=0.1"]),
+    ("diabetes", ["loss.name=absolute", "data.validation_split=0"]),
+])
+def test_every_option_trains_end_to_end(tmp_path, data, overrides):
+    out = tmp_path / "run"
+    args = ["train", CONFIGS_DIR / f"{'diabetes_squared' if data == 'diabetes' else data}.yaml", "--out", out,
+            "--quiet", "--set", "training.epochs=2"]
+    for override in overrides:
+        args += ["--set", override]
+    result = run(*args)
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((out / "report.json").read_text())["metrics"]
+    assert np.isfinite(metrics["loss"]) and np.isfinite(metrics.get("accuracy", metrics.get("rmse")))
