@@ -96,7 +96,9 @@ def require(metadata, fields, path, where="metadata"):
         if key not in metadata:
             raise CheckpointError(f"{path}: {where} lacks {key!r}")
         if not any(_KINDS[kind](metadata[key]) for kind in kinds):
-            raise CheckpointError(f"{path}: {where} {key!r} is {shown(metadata[key])}, expected {' or '.join(kinds)}")
+            raise CheckpointError(
+                f"{path}: {where} {key!r} is {shown(metadata[key])}, expected {' or '.join(kinds)}"
+            )
 
 
 def load_checked(path):

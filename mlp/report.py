@@ -2,9 +2,9 @@
 
 ``report.json`` keys (stable): ``format_version``, ``split``, ``held_out`` (false when no rows were
 scored or they are the training rows), ``task``, ``model`` (path, sha256, parameters,
-architecture), ``config``, ``data`` (sizes of each split, rows evaluated), ``metrics`` (classification: accuracy, loss,
-per_class, macro_avg, weighted_avg, confusion_matrix; regression: mse, rmse, mae,
-median_absolute_error, r2, loss — in the target's original units), ``most_confident_errors``
+architecture), ``config``, ``data`` (sizes of each split, rows evaluated), ``metrics``
+(classification: accuracy, loss, per_class, macro_avg, weighted_avg, confusion_matrix; regression:
+mse, rmse, mae, median_absolute_error, r2, loss — in the target's original units), ``most_confident_errors``
 (classification: row, true, predicted, probability), ``training`` (epochs_run, best_epoch,
 stop_reason, wall_time_seconds, samples_per_second; null for ``mlp evaluate``) and ``plots``.
 """
