@@ -4,9 +4,9 @@ import io
 import json
 from pathlib import Path
 
-import yaml
-
-from .errors import MlpError
+from .checkpoint import require
+from .config import load_config
+from .errors import MlpError, clipped
 
 METRICS = ("accuracy", "loss", "rmse", "mae", "r2")
 
@@ -27,10 +27,16 @@ def load_run(run_dir):
     config_path, report_path = run_dir / "config.yaml", run_dir / "report.json"
     if not config_path.is_file() or not report_path.is_file():
         raise MlpError(f"{run_dir}: not a finished run directory (needs config.yaml and report.json)")
-    config = yaml.safe_load(config_path.read_text())
-    report = json.loads(report_path.read_text())
-    metrics = report.get("metrics") or {}
-    training = report.get("training") or {}
+    config = load_config(config_path)
+    try:
+        report = json.loads(report_path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise MlpError(f"{report_path}: not a JSON report ({clipped(exc)})") from None
+    require(report, {"metrics": ("dict", "none"), "training": ("dict", "none")}, report_path, "report")
+    metrics, training = report["metrics"] or {}, report["training"] or {}
+    require(metrics, {m: ("number", "none") for m in METRICS if m in metrics}, report_path, "metrics")
+    require(training, {k: ("number", "none") for k in ("epochs_run", "wall_time_seconds") if k in training},
+            report_path, "training")
     row = {"run": run_dir.name}
     row.update({f"test_{m}": metrics.get(m) for m in METRICS if m in metrics})
     row["epochs"] = training.get("epochs_run")

@@ -339,7 +339,10 @@ def load_config(path, overrides=()):
     relative to the current directory, so the saved config works from anywhere.
     """
     raw = apply_overrides(read_config(path), overrides)
-    config = resolve(raw, name=Path(path).stem)
+    try:
+        config = resolve(raw, name=Path(path).stem)
+    except ConfigError as exc:  # name the file (and whether --set values took part)
+        raise ConfigError(f"{path}{' with --set' if overrides else ''}: {exc}") from None
     for section, key in (("data", "path"), ("data", "test_path"), ("model", "init_from")):
         value = config[section][key]
         if isinstance(value, list):

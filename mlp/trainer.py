@@ -284,20 +284,36 @@ class Trainer:
                 raise CheckpointError(f"{path}: its position inside the epoch does not fit the training rows")
 
     def _truncate_metrics(self, epochs):
-        """Keep the metrics lines of the checkpoint's epochs; drop later or half-written ones."""
+        """Keep the metrics lines of the checkpoint's epochs; drop later or half-written ones.
+
+        A line that is not epoch k's whole record (cut off by a crash, or damaged) ends what is
+        kept; if fewer than the checkpoint's epochs are kept, a warning says so.
+        """
         path = self.run_dir / "metrics.jsonl"
         if not path.exists():
             return
         keep = []
-        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                break  # a line cut off by a crash: nothing after it was written whole
-            if not isinstance(record, dict) or not isinstance(record.get("epoch"), int) or record["epoch"] > epochs:
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines()[:epochs]:
+            if not self._is_record(line, len(keep) + 1):
                 break
             keep.append(line)
+        if len(keep) < epochs:
+            print(f"warning: {path}: whole records for {len(keep)} of the checkpoint's {epochs} epochs; "
+                  f"the rest of the metrics are dropped (the checkpoint is intact)", file=self.stream)
         write_text_atomic(path, "".join(line + "\n" for line in keep))
+
+    def _is_record(self, line, epoch):
+        """Whether ``line`` is the JSON record ``_end_of_epoch`` writes for ``epoch``."""
+        number = ("number",)
+        fields = {"epoch": ("int",), "train_loss": number, "data_loss": number, "penalty": number,
+                  "val_loss": ("number", "none"), self.metric_name: ("number", "none"), "lr": number,
+                  "seconds": number}
+        try:
+            record = json.loads(line)
+            require(record, fields, "metrics.jsonl", "record")
+        except (json.JSONDecodeError, CheckpointError):
+            return False
+        return record["epoch"] == epoch
 
     # ---------------------------------------------------------------- the loop
 

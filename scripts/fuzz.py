@@ -1,6 +1,7 @@
 """Throw malformed input at the mlp command line and check that it fails cleanly.
 
-    python scripts/fuzz.py [--iterations 200] [--seed 0] [--targets config,yaml,csv,npz,bytes,metadata]
+    python scripts/fuzz.py [--iterations 200] [--seed 0]
+                           [--targets config,yaml,csv,npz,bytes,metadata,runfiles]
 
 Every case runs an ``mlp`` command in-process (click's test runner) on a randomly damaged input
 and checks the README's contract: exit status 0, 2 or 3, and on failure exactly one line on stderr,
@@ -13,7 +14,9 @@ starting with ``error:`` and at most ``MAX_MESSAGE`` characters long (never a tr
 - ``npz``: the iris data as an archive, with arrays of odd shapes, dtypes and values put in,
   added or taken out;
 - ``bytes``: ``model.npz`` and ``last.npz`` with flipped bits, cut short, zeroed or replaced;
-- ``metadata``: the same files with edited metadata but valid checksums.
+- ``metadata``: the same files with edited metadata but valid checksums;
+- ``runfiles``: a run's ``config.yaml``, ``report.json`` or ``metrics.jsonl`` damaged, for ``compare``
+  and for ``train --resume`` of the run.
 
 Prints every violation with what caused it and exits 1 if there was any.
 """
@@ -205,6 +208,24 @@ class Fuzzer:
         checkpoint.save_atomic(target, arrays, metadata)
         self._use_run(f"metadata {target.name} {str(metadata)[:300]}", run_dir, target)
 
+    def runfiles(self):
+        run_dir = self.work / f"copy{self.runs}"
+        shutil.copytree(self.base, run_dir)
+        target = run_dir / self.rng.choice(["config.yaml", "report.json", "metrics.jsonl"])
+        if self.rng.random() < 0.5:
+            kind = self._damage_bytes(target)
+        else:
+            kind = "text"
+            text = list(target.read_text())
+            for _ in range(self.rng.randint(1, 6)):
+                self._damage(text, ODD_TEXT)
+            target.write_text("".join(text), encoding="utf-8", errors="surrogatepass")
+        what = f"runfiles {kind} {target.name}"
+        self.invoke(what, ["compare", str(self.base), str(run_dir)])
+        (run_dir / "model.npz").unlink()  # as if killed before the end: --resume finishes the run
+        self.invoke(what, ["train", "--resume", str(run_dir), "--quiet"], run_dir)
+        shutil.rmtree(run_dir)
+
     def _copy_of_base(self):
         run_dir = self.work / f"copy{self.runs}"
         shutil.copytree(self.base, run_dir)
@@ -229,7 +250,7 @@ class Fuzzer:
             items[index] = self.rng.choice(alphabet)
 
 
-TARGETS = ("config", "yaml", "csv", "npz", "bytes", "metadata")
+TARGETS = ("config", "yaml", "csv", "npz", "bytes", "metadata", "runfiles")
 
 
 def main():

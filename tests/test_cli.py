@@ -101,6 +101,7 @@ def test_resume_after_interrupt_equals_uninterrupted(digits_config, tmp_path, mo
     (part / ".notes.tmp").write_text("mine")
     result = run("train", "--resume", part)
     assert result.exit_code == 0, result.output
+    assert "warning" not in result.stderr
     assert not (part / ".last.npz.k1ll3d.tmp").exists() and (part / ".notes.tmp").read_text() == "mine"
     for key, value in npz_arrays(full / "model.npz").items():
         if key != "metadata":
@@ -108,6 +109,27 @@ def test_resume_after_interrupt_equals_uninterrupted(digits_config, tmp_path, mo
     assert metrics_lines(part) == metrics_lines(full)
     again = run("train", "--resume", part)
     assert again.exit_code == 0 and "already finished" in again.stdout
+
+
+def test_resume_drops_damaged_metrics_records_with_a_warning(digits_config, tmp_path, monkeypatch):
+    original = Trainer._end_of_epoch
+
+    def stop_after_third(self, seconds):
+        record = original(self, seconds)
+        if record["epoch"] == 3:
+            self.stop_requested = "SIGINT"
+        return record
+    monkeypatch.setattr(Trainer, "_end_of_epoch", stop_after_third)
+    out = tmp_path / "run"
+    assert run("train", digits_config, "--out", out, "--set", "training.epochs=4").exit_code == 130
+    monkeypatch.setattr(Trainer, "_end_of_epoch", original)
+    lines = (out / "metrics.jsonl").read_text().splitlines()
+    lines[1] = lines[1].replace('"train_loss"', '"train_lss"')
+    (out / "metrics.jsonl").write_text("\n".join(lines) + "\n")
+    result = run("train", "--resume", out)
+    assert result.exit_code == 0, result.output
+    assert "metrics.jsonl: whole records for 1 of the checkpoint's 3 epochs" in result.stderr
+    assert [record["epoch"] for record in metrics_lines(out)] == [1, 4]
 
 
 def wait_for_epochs(run_dir, count, timeout=60):
@@ -415,8 +437,8 @@ def test_a_billion_laughs_config_is_refused_with_a_short_message(tmp_path):
     config = write_config(tmp_path / "laughs.yaml", text + "seed: *l8\n")
     result = run("train", config, "--out", tmp_path / "run")
     assert result.exit_code == 2
-    assert result.stderr.startswith("error: seed: must be a number, got [[[...], [...]")
-    assert len(result.stderr) < 300 and result.stderr.count("\n") == 1
+    assert result.stderr.startswith(f"error: {config}: seed: must be a number, got [[[...], [...]")
+    assert len(result.stderr) < 300 + len(str(config)) and result.stderr.count("\n") == 1
 
 
 def test_a_network_too_big_for_memory_is_a_clear_error(digits_config, tmp_path):
@@ -873,3 +895,21 @@ def test_every_option_trains_end_to_end(tmp_path, data, overrides):
     assert result.exit_code == 0, result.output
     metrics = json.loads((out / "report.json").read_text())["metrics"]
     assert np.isfinite(metrics["loss"]) and np.isfinite(metrics.get("accuracy", metrics.get("rmse")))
+
+
+@pytest.mark.parametrize("name,content,message", [
+    ("report.json", "{bad", "report.json: not a JSON report (Expecting property name"),
+    ("report.json", "[1, 2]", "report.json: report is not a JSON object"),
+    ("report.json", '{"metrics": 5, "training": null}', "report.json: report 'metrics' is 5, expected dict or none"),
+    ("report.json", '{"metrics": {"accuracy": "x"}, "training": null}', "metrics 'accuracy' is 'x', expected number"),
+    ("config.yaml", ": : :", "config.yaml: not valid YAML"),
+    ("config.yaml", "- 1", "config.yaml: the config must be a mapping of keys, got list"),
+    ("config.yaml", "name: [1]\ndata: {name: iris}", "config.yaml: name: must be a string, got [1]"),
+])
+def test_compare_names_a_damaged_run_file(digits_config, tmp_path, name, content, message):
+    for run_name in ("a", "b"):
+        assert run("train", digits_config, "--out", tmp_path / run_name, "--set", "training.epochs=1").exit_code == 0
+    (tmp_path / "b" / name).write_text(content)
+    result = run("compare", tmp_path / "a", tmp_path / "b")
+    assert result.exit_code == 2, result.output
+    assert message in result.stderr and result.stderr.count("\n") == 1
