@@ -209,8 +209,7 @@ class Fuzzer:
         self._use_run(f"metadata {target.name} {str(metadata)[:300]}", run_dir, target)
 
     def runfiles(self):
-        run_dir = self.work / f"copy{self.runs}"
-        shutil.copytree(self.base, run_dir)
+        run_dir = self._copy_run()
         target = run_dir / self.rng.choice(["config.yaml", "report.json", "metrics.jsonl"])
         if self.rng.random() < 0.5:
             kind = self._damage_bytes(target)
@@ -226,9 +225,13 @@ class Fuzzer:
         self.invoke(what, ["train", "--resume", str(run_dir), "--quiet"], run_dir)
         shutil.rmtree(run_dir)
 
-    def _copy_of_base(self):
+    def _copy_run(self):
         run_dir = self.work / f"copy{self.runs}"
         shutil.copytree(self.base, run_dir)
+        return run_dir
+
+    def _copy_of_base(self):
+        run_dir = self._copy_run()
         return run_dir, run_dir / self.rng.choice(["model.npz", "last.npz"])
 
     def _use_run(self, what, run_dir, target):

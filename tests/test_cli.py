@@ -80,22 +80,28 @@ def test_same_seed_gives_bit_identical_weights_and_config_reproduces(digits_conf
     assert len(metrics_lines(tmp_path / "a")) == 3  # the --set override was applied and saved
 
 
+def train_stopped_after(monkeypatch, epoch, *args, signal_name="SIGINT"):
+    """``mlp train ARGS`` with a stop requested as epoch ``epoch`` ends, as a signal would (it is
+    honoured after the first batch of the next epoch); the click Result."""
+    original = Trainer._end_of_epoch
+
+    def stop_after(self, seconds):
+        record = original(self, seconds)
+        if record["epoch"] == epoch:
+            self.stop_requested = signal_name
+        return record
+    with monkeypatch.context() as patch:
+        patch.setattr(Trainer, "_end_of_epoch", stop_after)
+        return run("train", *args)
+
+
 def test_resume_after_interrupt_equals_uninterrupted(digits_config, tmp_path, monkeypatch):
     full = tmp_path / "full"
     assert run("train", digits_config, "--out", full).exit_code == 0
-    original = Trainer._end_of_epoch
-
-    def stop_after_third(self, seconds):
-        record = original(self, seconds)
-        if record["epoch"] == 3:
-            self.stop_requested = "SIGINT"  # honoured after the first batch of epoch 4
-        return record
-    monkeypatch.setattr(Trainer, "_end_of_epoch", stop_after_third)
     part = tmp_path / "part"
-    result = run("train", digits_config, "--out", part)
+    result = train_stopped_after(monkeypatch, 3, digits_config, "--out", part)
     assert result.exit_code == 130 and "Resume with: mlp train --resume" in result.stderr
     assert len(metrics_lines(part)) == 3 and not (part / "model.npz").exists()
-    monkeypatch.setattr(Trainer, "_end_of_epoch", original)
     # what a SIGKILL in the middle of writing a checkpoint leaves, and a file that is not mlp's
     (part / ".last.npz.k1ll3d.tmp").write_bytes(b"half a checkpoint")
     (part / ".notes.tmp").write_text("mine")
@@ -112,17 +118,9 @@ def test_resume_after_interrupt_equals_uninterrupted(digits_config, tmp_path, mo
 
 
 def test_resume_drops_damaged_metrics_records_with_a_warning(digits_config, tmp_path, monkeypatch):
-    original = Trainer._end_of_epoch
-
-    def stop_after_third(self, seconds):
-        record = original(self, seconds)
-        if record["epoch"] == 3:
-            self.stop_requested = "SIGINT"
-        return record
-    monkeypatch.setattr(Trainer, "_end_of_epoch", stop_after_third)
     out = tmp_path / "run"
-    assert run("train", digits_config, "--out", out, "--set", "training.epochs=4").exit_code == 130
-    monkeypatch.setattr(Trainer, "_end_of_epoch", original)
+    result = train_stopped_after(monkeypatch, 3, digits_config, "--out", out, "--set", "training.epochs=4")
+    assert result.exit_code == 130
     lines = (out / "metrics.jsonl").read_text().splitlines()
     lines[1] = lines[1].replace('"train_loss"', '"train_lss"')
     (out / "metrics.jsonl").write_text("\n".join(lines) + "\n")
@@ -209,16 +207,10 @@ def test_resume_with_a_structurally_different_config_is_refused(digits_config, t
 
 
 def test_resume_records_its_config_and_needs_one(digits_config, tmp_path, monkeypatch):
-    original = Trainer._end_of_epoch
-
-    def stop_after_first(self, seconds):
-        record = original(self, seconds)
-        self.stop_requested = "SIGTERM"
-        return record
-    monkeypatch.setattr(Trainer, "_end_of_epoch", stop_after_first)
     out = tmp_path / "run"
-    assert run("train", digits_config, "--out", out, "--set", "training.epochs=3").exit_code == 130
-    monkeypatch.setattr(Trainer, "_end_of_epoch", original)
+    result = train_stopped_after(monkeypatch, 1, digits_config, "--out", out, "--set", "training.epochs=3",
+                                 signal_name="SIGTERM")
+    assert result.exit_code == 130
     (out / "config.yaml").unlink()
     result = run("train", "--resume", out, "--set", "training.epochs=2")
     assert result.exit_code == 2
@@ -681,16 +673,7 @@ def test_resume_after_a_kill_mid_write(digits_config, tmp_path, monkeypatch):
     """A kill can leave a half-written metrics line and a stale temporary file: resume still works."""
     full, part = tmp_path / "full", tmp_path / "part"
     assert run("train", digits_config, "--out", full).exit_code == 0
-    original = Trainer._end_of_epoch
-
-    def stop_after_second(self, seconds):
-        record = original(self, seconds)
-        if record["epoch"] == 2:
-            self.stop_requested = "SIGTERM"
-        return record
-    monkeypatch.setattr(Trainer, "_end_of_epoch", stop_after_second)
-    assert run("train", digits_config, "--out", part).exit_code == 130
-    monkeypatch.setattr(Trainer, "_end_of_epoch", original)
+    assert train_stopped_after(monkeypatch, 2, digits_config, "--out", part, signal_name="SIGTERM").exit_code == 130
     with open(part / "metrics.jsonl", "a") as metrics:
         metrics.write('{"epoch": 3, "trai')  # cut off mid-line
     (part / ".last.npz.x1y2.tmp").write_bytes(b"PK\x03\x04 partial")
