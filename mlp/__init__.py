@@ -2,7 +2,8 @@
 
 The public objects: layers (:mod:`mlp.layers`), :class:`Sequential` (:mod:`mlp.network`), losses
 (:mod:`mlp.losses`), regularizers (:mod:`mlp.regularizers`), optimizers and schedules
-(:mod:`mlp.optim`, :mod:`mlp.schedules`) and gradient checking (:mod:`mlp.gradcheck`).
+(:mod:`mlp.optim`, :mod:`mlp.schedules`), gradient checking (:mod:`mlp.gradcheck`) and training a
+config into a run directory (:mod:`mlp.runs`, what ``mlp train`` runs).
 """
 from . import gradcheck, losses, optim, regularizers, schedules
 from .layers import Dropout, Identity, LeakyReLU, Linear, ReLU, Sigmoid, Tanh

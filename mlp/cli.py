@@ -6,37 +6,31 @@ interrupted one (Ctrl-C, SIGTERM) with 130 after saving a resumable checkpoint, 
 interrupted command with 130 too.
 """
 import csv
-import fcntl
 import io
-import itertools
 import signal
 import sys
 import threading
-import time
 import traceback
 from pathlib import Path
 
 import click
 import numpy as np
 
-from . import __version__
+from . import __version__, runs
 from . import config as config_module
-from .checkpoint import load_checked
 from .compare import compare as compare_runs, render
 from .datasets import BUILTIN, check_finite, load_path, not_a_number, read_csv_rows
-from .errors import CheckpointError, DataError, MlpError, NonFiniteError, shown
-from .files import read_npz, remove_temporaries, write_text_atomic
+from .errors import DataError, MlpError, NonFiniteError, shown
+from .files import read_npz, write_text_atomic
 from .gradcheck import check_gradients
 from .model_file import load_model
 from .preprocessing import prepare
-from .report import build_report, read_history, write_report
-from .trainer import Interrupted, Trainer, align_labels, build_experiment, load_dataset, random_streams
+from .report import build_report, summary_line, write_report
+from .trainer import Interrupted, align_labels, build_experiment, load_dataset, random_streams
 
 EXIT_USER_ERROR = 2
 EXIT_NON_FINITE = 3
 EXIT_INTERRUPTED = 130
-RUN_FILES = ("config.yaml", "model.npz", "last.npz", "metrics.jsonl", "report.json", "report.md",
-             "learning_curves.png", "confusion_matrix.png", "predicted_vs_true.png", "residuals.png")
 
 
 # click >= 8.2 signals "no arguments: show the help" as a usage error; earlier versions exit directly
@@ -116,54 +110,6 @@ def main(ctx, debug):
 # ------------------------------------------------------------------------------------------ train
 
 
-def _new_run_dir(name):
-    """``runs/<name>-<time>``, made here and now; ``-2``, ``-3``… when runs start in the same second."""
-    base = Path("runs") / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
-    base.parent.mkdir(parents=True, exist_ok=True)
-    for suffix in itertools.count(1):
-        run_dir = base if suffix == 1 else base.with_name(f"{base.name}-{suffix}")
-        try:
-            run_dir.mkdir()
-            return run_dir
-        except FileExistsError:
-            continue
-
-
-def _run_dir(config, out, overwrite):
-    run_dir = _new_run_dir(config["name"]) if out is None else Path(out)
-    if run_dir.exists() and not run_dir.is_dir():
-        raise MlpError(f"--out {run_dir}: exists and is not a directory")
-    if run_dir.is_dir() and any(p.name != ".lock" for p in run_dir.iterdir()):
-        if not overwrite:
-            raise MlpError(f"run directory {run_dir} is not empty; pass --overwrite to replace its run files, or --out elsewhere")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    lock = _lock(run_dir)
-    for name in RUN_FILES:
-        (run_dir / name).unlink(missing_ok=True)
-    remove_temporaries(run_dir, RUN_FILES)
-    return run_dir, lock
-
-
-class _StopOnSignal:
-    """Turn SIGINT/SIGTERM into a request the trainer honours at the next batch boundary."""
-
-    def __init__(self, trainer):
-        self.trainer = trainer
-        self.previous = {}
-
-    def __enter__(self):
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            self.previous[signum] = signal.signal(signum, self._handle)
-        return self
-
-    def _handle(self, signum, frame):
-        self.trainer.stop_requested = signal.Signals(signum).name
-
-    def __exit__(self, *exc):
-        for signum, handler in self.previous.items():
-            signal.signal(signum, handler)
-
-
 @main.command()
 @click.argument("config_path", metavar="CONFIG", required=False, type=click.Path(dir_okay=False))
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
@@ -175,120 +121,35 @@ class _StopOnSignal:
 @click.option("--quiet", is_flag=True, help="Print only the final result.")
 def train(config_path, overrides, out, resume_dir, overwrite, quiet):
     """Train the experiment described by CONFIG (YAML); report on its held-out data."""
-    resume = False
+    state = None
     if resume_dir is not None:
         run_dir = Path(resume_dir)
-        last = run_dir / "last.npz"
-        if last.exists():
-            _, meta = load_checked(last)
-            if meta.get("finished") and (run_dir / "model.npz").exists() and (run_dir / "report.json").exists():
-                click.echo(f"run {run_dir} already finished ({meta.get('stop_reason')}); nothing to resume")
-                return
-            resume = True
-        elif not (run_dir / "config.yaml").is_file():
-            raise CheckpointError(f"--resume {run_dir}: not a run directory (neither last.npz nor config.yaml there)")
-        if config_path is None and not (run_dir / "config.yaml").is_file():
-            raise CheckpointError(f"--resume {run_dir}: its config.yaml is missing; give the run's config: "
-                                  f"mlp train --resume {run_dir} CONFIG")
+        state, meta = runs.resume_state(run_dir, config_path)
+        if state == "finished":
+            click.echo(f"run {run_dir} already finished ({meta.get('stop_reason')}); nothing to resume")
+            return
         config = config_module.load_config(config_path or run_dir / "config.yaml", overrides)
     elif config_path is None:
         raise MlpError("train needs a CONFIG file (or --resume RUN_DIR)")
     else:
         config = config_module.load_config(config_path, overrides)
-        run_dir = None
     experiment = build_experiment(config)
     for note in config_module.ignored_keys(config):
         click.echo(f"warning: {note}", err=True)
-    if run_dir is None:
-        run_dir, lock = _run_dir(config, out, overwrite)
-        write_text_atomic(run_dir / "config.yaml", config_module.dump(config))
+    if state is None:
+        run_dir, lock = runs.start(config, out, overwrite)
     else:
-        lock = _lock(run_dir)
-        remove_temporaries(run_dir, RUN_FILES)
-        if not resume:
-            # stopped (killed) before its first epoch ended: nothing to lose, so start it over
-            (run_dir / "metrics.jsonl").unlink(missing_ok=True)
-            write_text_atomic(run_dir / "config.yaml", config_module.dump(config))
+        lock = runs.reopen(run_dir, config, state)
+        if state == "restart":
             click.echo(f"{run_dir} has no checkpoint yet (stopped during its first epoch): starting it over", err=True)
     try:
-        _train_locked(experiment, run_dir, resume, quiet)
-    finally:
-        lock.close()
-
-
-def _train_locked(experiment, run_dir, resume, quiet):
-    config = experiment.config
-    trainer = Trainer(experiment, run_dir, quiet=quiet)
-    if resume:
-        trainer.restore(run_dir / "last.npz")
-        # the checkpoint fits this config: it now describes the run (e.g. a longer training.epochs)
-        write_text_atomic(run_dir / "config.yaml", config_module.dump(config))
-    if not quiet:
-        sizes = experiment.splits.sizes()
-        click.echo(f"training {config['name']}: {experiment.network.num_parameters():,} parameters, "
-                   f"{sizes['train']} train / {sizes['validation']} validation / {sizes['test']} test rows "
-                   f"→ {run_dir}", err=True)
-    try:
-        with _StopOnSignal(trainer):
-            progress = trainer.run()
+        report = runs.train(experiment, run_dir, resume=state == "checkpoint", quiet=quiet, stop_on_signals=True)
     except Interrupted as exc:
         click.echo(f"interrupted ({exc}); checkpoint saved. Resume with: mlp train --resume {run_dir}", err=True)
         sys.exit(EXIT_INTERRUPTED)
-    finish_run(experiment, trainer, progress, run_dir)
-
-
-def _lock(run_dir):
-    """Hold an exclusive lock on the run directory: two trainings must never share one."""
-    handle = open(run_dir / ".lock", "w")
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.close()
-        raise MlpError(f"run directory {run_dir} is in use by another mlp train process") from None
-    return handle
-
-
-def finish_run(experiment, trainer, progress, run_dir):
-    """Save ``model.npz``, write the report on the test split and print the summary."""
-    model = experiment.trained_model()
-    model.save(run_dir / "model.npz")
-    splits = experiment.splits
-    n_train, sizes = len(splits.X_train), splits.sizes()
-    # The training rows are done with: free them before the report (and matplotlib) need memory.
-    splits.X_train = splits.X_val = None
-    experiment.targets.clear()
-    outputs = model.network.predict(splits.X_test)
-    y = splits.y_test if model.task == "classification" else model.in_target_units(splits.y_test)
-    history = read_history(run_dir)
-    seen = n_train * len(history)
-    training = {"epochs_run": progress.epoch, "best_epoch": progress.best_epoch or progress.epoch,
-                "stop_reason": progress.stop_reason, "wall_time_seconds": progress.elapsed,
-                "samples_per_second": seen / progress.elapsed if progress.elapsed else 0.0}
-    report = build_report(model, run_dir / "model.npz", outputs, y, splits.test_rows, "test",
-                          sizes, training)
-    write_report(report, run_dir, model, history, outputs, y)
+    finally:
+        lock.close()
     click.echo(summary_line(report, run_dir))
-
-
-SPLIT_WORDS = {"test": "test", "val": "validation", "train": "train"}
-
-
-def summary_line(report, where):
-    """``test accuracy …, test loss …`` (or the split's or data file's name), then where the report is."""
-    metrics, training, split = report["metrics"], report["training"] or {}, report["split"]
-    word = SPLIT_WORDS.get(split)
-    label, on = (f"{word} ", "") if word else ("", f" on {split}")
-    if metrics is None:
-        result = ("no held-out data (test split is empty): nothing scored" if split == "test"
-                  else f"no rows in the {word or split} data: nothing scored")
-    elif report["task"] == "classification":
-        result = f"{label}accuracy {metrics['accuracy']:.4f}, {label}loss {metrics['loss']:.4f}{on}"
-    else:
-        r2 = metrics["r2"]
-        result = (f"{label}RMSE {metrics['rmse']:.4g}, MAE {metrics['mae']:.4g}, "
-                  f"R² {r2 if r2 is None else round(r2, 4)}{on}")
-    extra = f"; best epoch {training['best_epoch']} of {training['epochs_run']}" if training else ""
-    return f"{result}{extra}; report in {where}"
 
 
 # --------------------------------------------------------------------------------------- evaluate

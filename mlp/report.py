@@ -168,3 +168,24 @@ def markdown(report):
         lines += ["", "## Plots", ""]
         lines += [f"![{name}]({file})" for name, file in report["plots"].items()]
     return "\n".join(lines) + "\n"
+
+
+SPLIT_WORDS = {"test": "test", "val": "validation", "train": "train"}
+
+
+def summary_line(report, where):
+    """``test accuracy …, test loss …`` (or the split's or data file's name), then where the report is."""
+    metrics, training, split = report["metrics"], report["training"] or {}, report["split"]
+    word = SPLIT_WORDS.get(split)
+    label, on = (f"{word} ", "") if word else ("", f" on {split}")
+    if metrics is None:
+        result = ("no held-out data (test split is empty): nothing scored" if split == "test"
+                  else f"no rows in the {word or split} data: nothing scored")
+    elif report["task"] == "classification":
+        result = f"{label}accuracy {metrics['accuracy']:.4f}, {label}loss {metrics['loss']:.4f}{on}"
+    else:
+        r2 = metrics["r2"]
+        result = (f"{label}RMSE {metrics['rmse']:.4g}, MAE {metrics['mae']:.4g}, "
+                  f"R² {r2 if r2 is None else round(r2, 4)}{on}")
+    extra = f"; best epoch {training['best_epoch']} of {training['epochs_run']}" if training else ""
+    return f"{result}{extra}; report in {where}"

@@ -4,6 +4,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -93,6 +94,36 @@ def train_stopped_after(monkeypatch, epoch, *args, signal_name="SIGINT"):
     with monkeypatch.context() as patch:
         patch.setattr(Trainer, "_end_of_epoch", stop_after)
         return run("train", *args)
+
+
+def test_training_through_the_library_in_a_worker_thread_equals_the_command(digits_config, tmp_path):
+    """``mlp.runs`` is what ``mlp train`` runs; it also works off the main thread (no signal handlers)."""
+    from mlp import runs
+    from mlp.config import load_config
+    from mlp.trainer import build_experiment
+
+    by_command = tmp_path / "command"
+    assert run("train", digits_config, "--out", by_command, "--quiet").exit_code == 0
+    config = load_config(digits_config)
+    reports = []
+
+    def train_in_library():
+        experiment = build_experiment(config)
+        run_dir, lock = runs.start(config, tmp_path / "library")
+        try:
+            reports.append(runs.train(experiment, run_dir, quiet=True, stop_on_signals=True))
+        finally:
+            lock.close()
+    worker = threading.Thread(target=train_in_library)
+    worker.start()
+    worker.join()
+    assert len(reports) == 1, "training in the worker thread failed"
+    assert reports[0]["metrics"] == json.loads((by_command / "report.json").read_text())["metrics"]
+    library, command = npz_arrays(tmp_path / "library" / "model.npz"), npz_arrays(by_command / "model.npz")
+    assert library.keys() == command.keys()
+    for key in command.keys() - {"metadata"}:
+        assert np.array_equal(library[key], command[key]), key
+    assert metrics_lines(tmp_path / "library") == metrics_lines(by_command)
 
 
 def test_resume_after_interrupt_equals_uninterrupted(digits_config, tmp_path, monkeypatch):
@@ -461,9 +492,9 @@ def test_set_overrides(tmp_path, digits_config):
 
 
 def test_runs_started_in_the_same_second_get_their_own_directories(digits_config, tmp_path, monkeypatch):
-    import mlp.cli
+    import mlp.runs
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(mlp.cli.time, "strftime", lambda fmt: "20261122-120000")
+    monkeypatch.setattr(mlp.runs.time, "strftime", lambda fmt: "20261122-120000")
     for _ in range(3):
         assert run("train", digits_config, "--set", "training.epochs=1", "--quiet").exit_code == 0
     made = sorted(p.name for p in (tmp_path / "runs").iterdir())
@@ -649,10 +680,10 @@ def test_missing_files_exit_2(tmp_path):
 
 
 def test_a_run_directory_in_use_is_refused(digits_config, tmp_path):
-    from mlp.cli import _lock
+    from mlp.runs import lock
     out = tmp_path / "run"
     out.mkdir()
-    held = _lock(out)
+    held = lock(out)
     result = run("train", digits_config, "--out", out, "--overwrite")
     held.close()
     assert result.exit_code == 2 and "in use by another mlp train process" in result.stderr
