@@ -258,16 +258,15 @@ def predict(model, input_path, out):
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     if trained.task == "classification":
-        probabilities = trained.probabilities(outputs)
-        header = ["row", "predicted"]
-        if probabilities is not None:
-            header += [f"p_{name}" for name in trained.class_names]
-        writer.writerow(header)
+        values = trained.probabilities(outputs)
+        if values is not None:
+            columns = [f"p_{name}" for name in trained.class_names]
+        else:  # the hinges, or a regression loss on encoded classes: the network's scores
+            values = outputs
+            columns = [f"score_{name}" for name in trained.class_names]
+        writer.writerow(["row", "predicted", *columns])
         for i, label in enumerate(predicted):
-            row = [i, trained.class_names[label]]
-            if probabilities is not None:
-                row += [f"{p:.6g}" for p in probabilities[i]]
-            writer.writerow(row)
+            writer.writerow([i, trained.class_names[label], *(f"{v:.6g}" for v in values[i])])
     else:
         names = trained.target_names or []
         if len(names) != predicted.shape[1]:

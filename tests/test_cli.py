@@ -584,6 +584,24 @@ def test_evaluate_predict_summary_gradcheck(digits_config, tmp_path):
     assert "max relative error" in result.stdout and "0.W" in result.stdout
 
 
+@pytest.mark.parametrize("data,loss", [("iris", "multiclass_hinge"), ("breast_cancer", "hinge")])
+def test_predict_gives_the_scores_of_a_hinge_model(tmp_path, data, loss):
+    out = tmp_path / "run"
+    args = ("train", CONFIGS_DIR / f"{data}.yaml", "--out", out, "--quiet", "--set", "training.epochs=3",
+            "--set", f"loss.name={loss}")
+    assert run(*args).exit_code == 0
+    meta = json.loads(str(npz_arrays(out / "model.npz")["metadata"]))
+    X = np.random.default_rng(0).normal(size=(7, len(meta["feature_names"])))
+    np.savez(tmp_path / "rows.npz", X=X)
+    result = run("predict", out, tmp_path / "rows.npz")
+    assert result.exit_code == 0, result.output
+    header, *rows = [line.split(",") for line in result.stdout.splitlines()]
+    classes = meta["class_names"]  # both hinges score every class (hinge: one-vs-all)
+    assert header == ["row", "predicted", *(f"score_{name}" for name in classes)] and len(rows) == 7
+    scores = np.array([[float(v) for v in row[2:]] for row in rows])
+    assert [row[1] for row in rows] == [classes[k] for k in scores.argmax(axis=1)]
+
+
 @pytest.mark.parametrize("option,value", [("--rows", "0"), ("--entries", "-1"), ("--tolerance", "0"),
                                           ("--tolerance", "nan"), ("--tolerance", "inf")])
 def test_gradcheck_rejects_meaningless_options(digits_config, option, value):
