@@ -18,6 +18,7 @@ import yaml
 
 from .datasets import BUILTIN
 from .errors import ConfigError, DataError, shown
+from .files import regular_file
 from .initializers import INITIALIZERS
 from .layers import ACTIVATIONS
 from .losses import CLASSIFICATION_LOSSES, LOSSES, REGRESSION_LOSSES
@@ -180,9 +181,7 @@ def parse_yaml(text, source):
 
 def read_config(path):
     """The raw mapping in a YAML config file."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"config file not found: {path}")
+    path = regular_file(path, ConfigError, "config file")
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import DataError, clipped, shown
-from .files import read_npz
+from .files import read_npz, regular_file
 
 TASKS = ("classification", "regression")
 
@@ -98,9 +98,7 @@ def load_builtin(name):
 
 def read_bytes(path):
     """File contents, gunzipped when the file starts with the gzip magic bytes."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"data file not found: {path}")
+    path = regular_file(path, DataError, "data file")
     raw = path.read_bytes()
     if raw[:2] == b"\x1f\x8b":
         try:

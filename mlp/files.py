@@ -62,6 +62,15 @@ def write_text_atomic(path, text):
     write_atomic(path, lambda file: file.write(text.encode("utf-8")))
 
 
+def regular_file(path, error, what):
+    """``path`` as a ``Path`` if it names a regular file; else ``error`` (an exception class) saying
+    that the ``what`` is not found, or is not a regular file (a folder, a device, a pipe)."""
+    path = Path(path)
+    if not path.is_file():
+        raise error(f"{what} {'is not a regular file' if path.exists() else 'not found'}: {path}")
+    return path
+
+
 def read_npz(path, error, what, stored_only=False):
     """Every array of the ``.npz`` file ``path``, read with ``allow_pickle=False``.
 
@@ -72,9 +81,7 @@ def read_npz(path, error, what, stored_only=False):
     cannot expand into gigabytes (a "zip bomb"); with ``stored_only`` (mlp writes its own files
     uncompressed) a compressed member is refused outright.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise error(f"{what} not found: {path}")
+    path = regular_file(path, error, what)
     try:
         with zipfile.ZipFile(path) as archive:
             members = archive.infolist()

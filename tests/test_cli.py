@@ -697,6 +697,22 @@ def test_missing_files_exit_2(tmp_path):
         assert result.exit_code == 2 and "not found" in result.stderr and "Traceback" not in result.output
 
 
+def test_a_pipe_or_a_device_given_as_a_file_is_refused_unread(digits_config, tmp_path):
+    """Reading a named pipe would wait forever, reading /dev/zero would fill the memory."""
+    pipe, csv_pipe = tmp_path / "pipe", tmp_path / "pipe.csv"
+    os.mkfifo(pipe)
+    os.mkfifo(csv_pipe)
+    out = tmp_path / "run"
+    assert run("train", digits_config, "--out", out, "--set", "training.epochs=1", "--quiet").exit_code == 0
+    cases = [(("train", pipe), "config file"), (("summary", "/dev/zero"), "config file"),
+             (("evaluate", pipe), "model file"), (("evaluate", out, "--data", csv_pipe), "data file"),
+             (("predict", out, csv_pipe), "data file"), (("predict", out, "/dev/zero"), "data file")]
+    for args, what in cases:
+        result = run(*args)
+        assert result.exit_code == 2, (args, result.output)
+        assert result.stderr == f"error: {what} is not a regular file: {args[-1]}\n"
+
+
 def test_a_run_directory_in_use_is_refused(digits_config, tmp_path):
     from mlp.runs import lock
     out = tmp_path / "run"
