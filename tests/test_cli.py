@@ -698,7 +698,7 @@ def test_missing_files_exit_2(tmp_path):
 
 
 def test_a_pipe_or_a_device_given_as_a_file_is_refused_unread(digits_config, tmp_path):
-    """Reading a named pipe would wait forever, reading /dev/zero would fill the memory."""
+    """Refused unread (a named pipe would block, /dev/zero never ends), and not called missing."""
     pipe, csv_pipe = tmp_path / "pipe", tmp_path / "pipe.csv"
     os.mkfifo(pipe)
     os.mkfifo(csv_pipe)
