@@ -114,6 +114,9 @@ SCHEMA = {
         "dtype": Field("name", "float32", choices=("float32", "float64")),
         "clip_grad_norm": Field("float", None, nullable=True, **_range(0, low_open=True),
                                 doc="rescale the gradient vector to at most this L2 norm"),
+        "checkpoint_seconds": Field("float", 600.0, nullable=True, **_range(0, low_open=True),
+                                    doc="also save last.npz inside an epoch once this long has passed "
+                                        "since the last save (null: at epoch ends only)"),
         "early_stopping": {
             "patience": Field("int", 5, nullable=True, **_range(1), doc="null: never stop early"),
             "min_delta": Field("float", 0.0, **_range(0)),

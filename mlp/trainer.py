@@ -7,9 +7,11 @@ validation set (the last one when there is no validation set).
 
 Randomness comes from one seed split into four named streams: ``init`` (weights), ``split`` (test
 and validation rows), ``shuffle`` (batch order) and ``dropout`` (masks). ``last.npz`` stores the
-weights, optimizer state, generator states, early-stopping state and best weights; an interrupted
-run (Ctrl-C or SIGTERM) also stores the epoch's row order and its position in it, so a resumed run
-ends bit-identical to an uninterrupted one.
+weights, optimizer state, generator states, early-stopping state and best weights. It is saved at
+every epoch's end and, inside an epoch, when the run is interrupted (Ctrl-C or SIGTERM) or
+``training.checkpoint_seconds`` have passed since the last save; then it also stores the epoch's
+row order and the position in it. A run resumed from any of them ends bit-identical to an
+uninterrupted one.
 """
 import json
 import math
@@ -208,6 +210,7 @@ class Trainer:
         self.quiet = quiet
         self.stream = stream or sys.stderr
         self.stop_requested = None
+        self._saved_at = time.monotonic()
         self.progress = Progress()
         es = experiment.config["training"]["early_stopping"]
         self.monitor = es["monitor"]
@@ -235,6 +238,7 @@ class Trainer:
             "config_hash": config_module.structural_hash(run.config),
         }
         save_atomic(self.run_dir / "last.npz", arrays, metadata)
+        self._saved_at = time.monotonic()
 
     def restore(self, path):
         arrays, meta = load_checked(path)
@@ -367,6 +371,9 @@ class Trainer:
         max_norm = run.config["regularization"]["max_norm"]
         grads = network.flat_grads
         sums = p.sums
+        every = run.config["training"]["checkpoint_seconds"]
+        due = math.inf if every is None else self._saved_at + every
+        last_index = len(batches) - 1
         bar = self._bar(len(batches), p.batch)
         for index, xb, yb in batches.batches(p.order, p.batch):
             data_loss = loss.forward_prepared(network.forward(xb, True), yb)
@@ -406,6 +413,10 @@ class Trainer:
                     bar.close()
                 self.save_checkpoint()
                 raise Interrupted(f"{self.stop_requested}: stopped at epoch {p.epoch + 1}, batch {index + 1}")
+            if index < last_index and time.monotonic() >= due:  # a long epoch: don't risk all of it
+                p.batch = index + 1
+                self.save_checkpoint()
+                due = self._saved_at + every
         if bar is not None:
             bar.close()
 

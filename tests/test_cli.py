@@ -210,6 +210,47 @@ def test_sigkill_then_resume_ends_where_an_uninterrupted_run_ends(tmp_path):
             assert np.array_equal(npz_arrays(out / "model.npz")[key], value), key
 
 
+def test_a_crash_after_a_timed_checkpoint_inside_an_epoch_resumes_exactly(digits_config, tmp_path, monkeypatch):
+    """``training.checkpoint_seconds`` saves inside an epoch; a run that dies right after such a save
+    resumes from that batch and ends bit-identical to an uninterrupted run."""
+    every_batch = ("--set", "training.checkpoint_seconds=1e-9")
+    reference = tmp_path / "reference"
+    assert run("train", digits_config, "--out", reference, *every_batch).exit_code == 0
+    saves = []
+    original = Trainer.save_checkpoint
+
+    def save_then_die(self):
+        original(self)
+        saves.append((self.progress.epoch, self.progress.batch))
+        if saves[-1] == (2, 5):
+            raise KeyboardInterrupt("killed")  # as if the process died right after this save
+    crashed = tmp_path / "crashed"
+    with monkeypatch.context() as patch:
+        patch.setattr(Trainer, "save_checkpoint", save_then_die)
+        assert run("train", digits_config, "--out", crashed, *every_batch).exit_code == 130
+    assert saves[:3] == [(0, 1), (0, 2), (0, 3)] and (1, 0) in saves  # every batch, and each epoch's end
+    _, meta = checkpoint.load_checked(crashed / "last.npz")
+    assert (meta["epoch"], meta["batch"]) == (2, 5) and len(metrics_lines(crashed)) == 2
+    assert run("train", "--resume", crashed).exit_code == 0
+    assert metrics_lines(crashed) == metrics_lines(reference)
+    for key, value in npz_arrays(reference / "model.npz").items():
+        if key != "metadata":
+            assert np.array_equal(npz_arrays(crashed / "model.npz")[key], value), key
+
+
+def test_without_checkpoint_seconds_checkpoints_come_at_epoch_ends_only(digits_config, tmp_path, monkeypatch):
+    saves = []
+    original = Trainer.save_checkpoint
+
+    def recording(self):
+        original(self)
+        saves.append((self.progress.epoch, self.progress.batch))
+    monkeypatch.setattr(Trainer, "save_checkpoint", recording)
+    result = run("train", digits_config, "--out", tmp_path / "run", "--set", "training.checkpoint_seconds=null")
+    assert result.exit_code == 0
+    assert saves == [(epoch, 0) for epoch in range(1, 7)]
+
+
 def test_prefetching_rows_does_not_change_a_run(digits_config, tmp_path, monkeypatch):
     import mlp.batching
     import mlp.trainer
