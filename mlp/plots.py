@@ -1,19 +1,20 @@
-"""PNG plots for reports, drawn with matplotlib's Agg backend (no display needed)."""
+"""PNG plots for reports, drawn on matplotlib ``Figure`` objects rendered by Agg (no display).
+
+No pyplot and no ``matplotlib.use``: the backend a caller chose (a notebook's) is left alone, and
+runs trained in several threads can write their reports at the same time.
+"""
 from .files import write_atomic
 
 
-def _pyplot():
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    return plt
+def _figure(width, height):
+    from matplotlib.figure import Figure
+    return Figure(figsize=(width, height))
 
 
 def _save(fig, path):
-    """Lay out, write the PNG, release the figure; return the file name (for report.md)."""
+    """Lay out and write the PNG; return the file name (for report.md)."""
     fig.tight_layout()
     write_atomic(path, lambda file: fig.savefig(file, format="png", dpi=100))
-    _pyplot().close(fig)
     return path.name
 
 
@@ -22,10 +23,12 @@ def learning_curves(history, path, best_epoch=None):
 
     A dashed line marks ``best_epoch``, the epoch whose weights the run kept.
     """
-    plt = _pyplot()
+    from matplotlib.ticker import MaxNLocator
+
     epochs = [h["epoch"] for h in history]
     metric = next((k for k in ("val_accuracy", "val_rmse") if k in history[0]), None)
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    fig = _figure(10, 4)
+    axes = fig.subplots(1, 2)
     axes[0].plot(epochs, [h["train_loss"] for h in history], marker="o", label="train (data + penalty)")
     if history[0]["val_loss"] is not None:
         axes[0].plot(epochs, [h["val_loss"] for h in history], marker="o", label="validation")
@@ -38,6 +41,7 @@ def learning_curves(history, path, best_epoch=None):
         axes[1].set_axis_off()
     for ax in axes:
         ax.grid(alpha=0.3)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # whole epochs
         if best_epoch:
             ax.axvline(best_epoch, color="grey", linestyle="--", linewidth=1, label=f"kept (epoch {best_epoch})")
     axes[0].legend()
@@ -46,10 +50,10 @@ def learning_curves(history, path, best_epoch=None):
 
 def confusion(matrix, class_names, path):
     """The confusion matrix as a heat map with counts and class names."""
-    plt = _pyplot()
     k = len(class_names)
     size = max(4.5, 0.6 * k + 2)
-    fig, ax = plt.subplots(figsize=(size + 1, size))
+    fig = _figure(size + 1, size)
+    ax = fig.subplots()
     image = ax.imshow(matrix, cmap="Blues")
     fig.colorbar(image, ax=ax, fraction=0.046)
     ax.set_xticks(range(k), class_names, rotation=45 if max(map(len, class_names)) > 3 else 0, ha="right")
@@ -65,9 +69,9 @@ def confusion(matrix, class_names, path):
 
 def regression(y_true, y_pred, out_dir):
     """Predicted against true values, and a histogram of the residuals."""
-    plt = _pyplot()
     y_true, y_pred = y_true.reshape(len(y_true), -1)[:, 0], y_pred.reshape(len(y_pred), -1)[:, 0]
-    fig, ax = plt.subplots(figsize=(5, 5))
+    fig = _figure(5, 5)
+    ax = fig.subplots()
     ax.scatter(y_true, y_pred, s=12, alpha=0.7)
     low, high = min(y_true.min(), y_pred.min()), max(y_true.max(), y_pred.max())
     ax.plot([low, high], [low, high], color="black", lw=1, label="perfect prediction")
@@ -75,7 +79,8 @@ def regression(y_true, y_pred, out_dir):
     ax.legend()
     ax.grid(alpha=0.3)
     _save(fig, out_dir / "predicted_vs_true.png")
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig = _figure(6, 4)
+    ax = fig.subplots()
     ax.hist(y_pred - y_true, bins=30, color="tab:orange", edgecolor="black")
     ax.set(title="Residuals (predicted − true)", xlabel="residual", ylabel="rows")
     ax.grid(alpha=0.3)

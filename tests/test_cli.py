@@ -96,8 +96,9 @@ def train_stopped_after(monkeypatch, epoch, *args, signal_name="SIGINT"):
         return run("train", *args)
 
 
-def test_training_through_the_library_in_a_worker_thread_equals_the_command(digits_config, tmp_path):
-    """``mlp.runs`` is what ``mlp train`` runs; it also works off the main thread (no signal handlers)."""
+def test_training_through_the_library_in_worker_threads_equals_the_command(digits_config, tmp_path):
+    """``mlp.runs`` is what ``mlp train`` runs; two runs can train at once in worker threads
+    (no signal handlers there, no shared plotting state) and each ends as the command's run."""
     from mlp import runs
     from mlp.config import load_config
     from mlp.trainer import build_experiment
@@ -105,25 +106,48 @@ def test_training_through_the_library_in_a_worker_thread_equals_the_command(digi
     by_command = tmp_path / "command"
     assert run("train", digits_config, "--out", by_command, "--quiet").exit_code == 0
     config = load_config(digits_config)
-    reports = []
+    reports = {}
 
-    def train_in_library():
+    def train_in_library(name):
         experiment = build_experiment(config)
-        run_dir, lock = runs.start(config, tmp_path / "library")
+        run_dir, lock = runs.start(config, tmp_path / name)
         try:
-            reports.append(runs.train(experiment, run_dir, quiet=True, stop_on_signals=True))
+            reports[name] = runs.train(experiment, run_dir, quiet=True, stop_on_signals=True)
         finally:
             lock.close()
-    worker = threading.Thread(target=train_in_library)
-    worker.start()
-    worker.join()
-    assert len(reports) == 1, "training in the worker thread failed"
-    assert reports[0]["metrics"] == json.loads((by_command / "report.json").read_text())["metrics"]
-    library, command = npz_arrays(tmp_path / "library" / "model.npz"), npz_arrays(by_command / "model.npz")
-    assert library.keys() == command.keys()
-    for key in command.keys() - {"metadata"}:
-        assert np.array_equal(library[key], command[key]), key
-    assert metrics_lines(tmp_path / "library") == metrics_lines(by_command)
+    workers = [threading.Thread(target=train_in_library, args=(name,)) for name in ("first", "second")]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert sorted(reports) == ["first", "second"], "training in a worker thread failed"
+    command = npz_arrays(by_command / "model.npz")
+    for name, report in reports.items():
+        assert report["metrics"] == json.loads((by_command / "report.json").read_text())["metrics"]
+        library = npz_arrays(tmp_path / name / "model.npz")
+        assert library.keys() == command.keys()
+        for key in command.keys() - {"metadata"}:
+            assert np.array_equal(library[key], command[key]), key
+        assert metrics_lines(tmp_path / name) == metrics_lines(by_command)
+        assert (tmp_path / name / "learning_curves.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_writing_a_report_leaves_the_callers_matplotlib_backend_alone(digits_config, tmp_path):
+    script = (
+        "import sys, matplotlib\n"
+        "matplotlib.use('svg')\n"
+        "from mlp import runs\n"
+        "from mlp.config import load_config\n"
+        "from mlp.trainer import build_experiment\n"
+        f"config = load_config({str(digits_config)!r}, ['training.epochs=1'])\n"
+        f"run_dir, lock = runs.start(config, {str(tmp_path / 'run')!r})\n"
+        "runs.train(build_experiment(config), run_dir, quiet=True)\n"
+        "print(matplotlib.get_backend(), 'matplotlib.pyplot' in sys.modules)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["svg", "False"]
+    assert (tmp_path / "run" / "confusion_matrix.png").read_bytes().startswith(b"\x89PNG")
 
 
 def test_resume_after_interrupt_equals_uninterrupted(digits_config, tmp_path, monkeypatch):
