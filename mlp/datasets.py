@@ -7,17 +7,15 @@ regression — and, when the data set has one, its own test set. Every problem w
 :class:`~mlp.errors.DataError` naming the file and, where it applies, the column and the line.
 """
 import csv
-import gzip
 import io
 import os
-import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from .errors import DataError, clipped, shown
-from .files import read_npz, regular_file
+from .errors import DataError, shown
+from .files import gunzip, read_npz, regular_file
 
 TASKS = ("classification", "regression")
 
@@ -100,12 +98,7 @@ def read_bytes(path):
     """File contents, gunzipped when the file starts with the gzip magic bytes."""
     path = regular_file(path, DataError, "data file")
     raw = path.read_bytes()
-    if raw[:2] == b"\x1f\x8b":
-        try:
-            return gzip.decompress(raw)
-        except (EOFError, OSError, zlib.error) as exc:
-            raise DataError(f"{path}: truncated or corrupt gzip data ({clipped(exc)})") from None
-    return raw
+    return gunzip(raw, path, DataError) if raw[:2] == b"\x1f\x8b" else raw
 
 
 # --------------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ untouched; on any failure the temporary file is removed.
 import os
 import tempfile
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -99,6 +100,28 @@ def read_npz(path, error, what, stored_only=False):
         raise
     except Exception as exc:
         raise error(f"{path}: corrupt or not an .npz file ({type(exc).__name__}: {clipped(exc)})") from None
+
+
+def gunzip(raw, path, error):
+    """The bytes a gzip file ``raw`` holds (every member), refusing with ``error`` data that is
+    truncated or corrupt, or that would expand beyond the machine's memory, which is checked as it
+    decompresses: a small file cannot expand into gigabytes (a "gzip bomb")."""
+    limit = _physical_memory()
+    parts, total = [], 0
+    try:
+        while raw:
+            member = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            part = member.decompress(raw, 0 if limit is None else limit - total + 1)
+            total += len(part)
+            if limit is not None and total > limit:
+                raise error(f"{path}: its gzip data expands to more than this machine's {_size(limit)} of memory")
+            if not member.eof:
+                raise EOFError("compressed file ended before the end-of-stream marker was reached")
+            parts.append(part)
+            raw = member.unused_data.lstrip(b"\x00")  # the next member; zero padding ends the file
+    except (EOFError, zlib.error) as exc:
+        raise error(f"{path}: truncated or corrupt gzip data ({clipped(exc)})") from None
+    return b"".join(parts)
 
 
 def _size(n_bytes):

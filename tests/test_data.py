@@ -90,6 +90,39 @@ def test_npz_round_trip(tmp_path, rng):
     np.testing.assert_array_equal(load_path(tmp_path / "c.npz").X, X)
 
 
+@pytest.mark.parametrize("name", ["bomb.csv.gz", "bomb-images.gz"])
+def test_gzip_data_expanding_beyond_the_memory_is_refused_while_decompressing(tmp_path, monkeypatch, name):
+    from mlp import files
+    (tmp_path / name).write_bytes(gzip.compress(b"a,b\n" + b"0,0\n" * 250_000))  # 1 MB from about 1 KB
+    monkeypatch.setattr(files, "_physical_memory", lambda: 100_000)
+    produced = []
+    decompressobj = files.zlib.decompressobj
+
+    class Recording:  # what each decompression call was allowed to produce
+        def __init__(self, *args):
+            self.inner = decompressobj(*args)
+
+        def decompress(self, data, max_length=0):
+            produced.append(max_length)
+            return self.inner.decompress(data, max_length)
+
+        def __getattr__(self, name):
+            return getattr(self.inner, name)
+    monkeypatch.setattr(files.zlib, "decompressobj", Recording)
+    path = tmp_path / name if name.endswith(".csv.gz") else [tmp_path / name, tmp_path / name]
+    with pytest.raises(DataError, match=rf"{name}: its gzip data expands to more than this machine's 0.10 MiB"):
+        load_path(path)
+    assert produced and all(0 < n <= 100_001 for n in produced)
+
+
+def test_gzip_data_of_several_members_is_read_whole(tmp_path):
+    blob = gzip.compress(b"a,b,label\n1,2,x\n") + gzip.compress(b"3,4,y\n") + b"\0" * 8
+    (tmp_path / "d.csv.gz").write_bytes(blob)
+    data = load_path(tmp_path / "d.csv.gz")
+    np.testing.assert_array_equal(data.X, [[1, 2], [3, 4]])
+    assert data.class_names == ["x", "y"]
+
+
 def test_an_npz_declaring_more_than_the_memory_is_refused_before_reading(tmp_path, rng, monkeypatch):
     from mlp import files
     np.savez_compressed(tmp_path / "d.npz", X=np.zeros((1000, 10)), y=np.zeros(1000, dtype=np.int64))
