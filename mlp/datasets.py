@@ -7,7 +7,6 @@ regression — and, when the data set has one, its own test set. Every problem w
 :class:`~mlp.errors.DataError` naming the file and, where it applies, the column and the line.
 """
 import csv
-import io
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -161,17 +160,37 @@ def _number(text):
         return None
 
 
-def read_csv_rows(path):
-    """The rows of a CSV file (UTF-8, with or without a byte-order mark; gzipped or not) as lists of
-    strings. Bytes that are not UTF-8 become U+FFFD (and then fail as a number, naming the cell);
-    a field the csv module refuses (e.g. longer than its 131,072-character limit) is a ``DataError``
-    naming the line.
+def csv_text(path):
+    """A CSV file's text: UTF-8, with or without a byte-order mark, gzipped or not; bytes that are
+    not UTF-8 become U+FFFD (and then fail as a number, naming the cell)."""
+    return read_bytes(path).decode("utf-8-sig", errors="replace")
+
+
+def csv_records(path, text=None):
+    """The rows of a CSV file (its ``text`` if already read), one list of strings at a time. A field
+    the csv module refuses (e.g. longer than its 131,072-character limit) is a ``DataError`` naming
+    the line.
     """
-    reader = csv.reader(io.StringIO(read_bytes(path).decode("utf-8-sig", errors="replace")))
+    reader = csv.reader(_lines(csv_text(path) if text is None else text))
     try:
-        return list(reader)
+        yield from reader
     except csv.Error as exc:
         raise DataError(f"{path}, line {reader.line_num}: not readable as CSV ({exc})") from None
+
+
+def _lines(text):
+    """The lines of ``text``, each with its ``\\n`` (as iterating a ``StringIO`` gives them), without
+    the copy of the whole text a ``StringIO`` makes."""
+    start = 0
+    while start < len(text):
+        end = text.find("\n", start) + 1 or len(text)
+        yield text[start:end]
+        start = end
+
+
+def read_csv_rows(path):
+    """All rows of :func:`csv_records` as a list."""
+    return list(csv_records(path))
 
 
 def not_a_number(path, line, column, cell):
@@ -180,31 +199,42 @@ def not_a_number(path, line, column, cell):
 
 
 def load_csv(path, target=None, task=None, name=None):
-    """A CSV file with a header row; ``target`` names the target column (default: the last)."""
-    rows = read_csv_rows(path)
-    while rows and not any(cell.strip() for cell in rows[-1]):
-        rows.pop()
-    if len(rows) < 2:
-        raise DataError(f"{path}: needs a header row and at least one data row")
-    header = [cell.strip() for cell in rows[0]]
-    body = rows[1:]
-    for line, row in enumerate(body, start=2):
-        if len(row) != len(header):
-            raise DataError(f"{path}, line {line}: {len(row)} fields, but the header has {len(header)}")
-    target = header[-1] if target is None else target
-    if target not in header:
+    """A CSV file with a header row; ``target`` names the target column (default: the last).
+
+    Rows go straight into a float64 array as they are read (no list of every row): blank rows at the
+    end are ignored, anywhere else they are an error like any row of the wrong length.
+    """
+    text = csv_text(path)
+    rows_at_most = text.count("\n") + 1
+    records = csv_records(path, text)
+    header = [cell.strip() for cell in next(records, [])]
+    target = header[-1] if target is None and header else target
+    if header and target not in header:
         raise DataError(f"{path}: no column {shown(target)}; columns: {shown(header, items=30)[1:-1]}")
-    t = header.index(target)
-    features = [j for j in range(len(header)) if j != t]
-    X = np.empty((len(body), len(features)), dtype=np.float64)
-    for column, j in enumerate(features):
-        for line, row in enumerate(body, start=2):
-            value = _number(row[j])
-            if value is None:
-                raise not_a_number(path, line, header[j], row[j])
-            X[line - 2, column] = value
-    check_finite(X, str(path), "features", [header[j] for j in features], first_line=2)
-    raw_target = [row[t].strip() for row in body]
+    t = header.index(target) if header else 0
+    features = [name for j, name in enumerate(header) if j != t]
+    X = np.empty((rows_at_most, len(features)), dtype=np.float64)  # rows never filled cost no memory
+    raw_target, blank = [], []
+    for row in records:
+        if not any(cell.strip() for cell in row):
+            blank.append(row)  # trailing blank rows are dropped; a later row makes them rows again
+            continue
+        for pending in [*blank, row]:
+            line = len(raw_target) + 2
+            if len(pending) != len(header):
+                raise DataError(f"{path}, line {line}: {len(pending)} fields, but the header has {len(header)}")
+            cells = pending[:t] + pending[t + 1:]
+            try:
+                X[line - 2] = cells
+            except (ValueError, TypeError):
+                bad = next(k for k, cell in enumerate(cells) if _number(cell) is None)
+                raise not_a_number(path, line, features[bad], cells[bad]) from None
+            raw_target.append(pending[t].strip())
+        blank.clear()
+    if not raw_target:
+        raise DataError(f"{path}: needs a header row and at least one data row")
+    X = X[:len(raw_target)]
+    check_finite(X, str(path), "features", features, first_line=2)
     y, class_names, inferred = parse_target(raw_target, path, target)
     task = infer_task(task, inferred, path)
     if task == "regression" and class_names is not None:
@@ -214,7 +244,7 @@ def load_csv(path, target=None, task=None, name=None):
         class_names = None
     if task == "classification" and class_names is None:
         raise DataError(f"{path}: column {target!r} holds non-integer numbers; use data.task: regression")
-    return Dataset(name or Path(path).name.split(".")[0], X, y, task, [header[j] for j in features],
+    return Dataset(name or Path(path).name.split(".")[0], X, y, task, features,
                    class_names, target_names=[target])
 
 

@@ -234,6 +234,16 @@ def test_non_numeric_feature(tmp_path):
         load_path(write(tmp_path / "d.csv", "a,b,y\n1,2,0\n1,x,1\n"))
 
 
+def test_csv_rows_blank_at_the_end_are_ignored_and_elsewhere_an_error(tmp_path):
+    data = load_path(write(tmp_path / "d.csv", 'a,"b\nname",y\n1,2,"two\nlines"\n3,4,x\n\n , \n,,\n'))
+    np.testing.assert_array_equal(data.X, [[1, 2], [3, 4]])  # a quoted field may span lines
+    assert data.feature_names == ["a", "b\nname"] and data.class_names == ["two\nlines", "x"]
+    with pytest.raises(DataError, match=r"d.csv, line 3: 0 fields, but the header has 3"):
+        load_path(write(tmp_path / "d.csv", "a,b,y\n1,2,0\n\n3,4,1\n"))
+    with pytest.raises(DataError, match=r"d.csv, line 3, column 'a': '' is not a number"):
+        load_path(write(tmp_path / "d.csv", "a,b,y\n1,2,0\n,,\n3,4,1\n"))
+
+
 def test_a_long_bad_cell_is_quoted_short(tmp_path):
     with pytest.raises(DataError, match=r"line 2, column 'b': 'xxx+\.\.\.x+' is not a number$") as caught:
         load_path(write(tmp_path / "d.csv", "a,b,y\n1," + "x" * 5000 + ",0\n1,2,1\n"))
