@@ -19,7 +19,7 @@ import numpy as np
 from . import __version__, runs
 from . import config as config_module
 from .compare import compare as compare_runs, render
-from .datasets import BUILTIN, check_finite, load_path, not_a_number, read_csv_rows
+from .datasets import BUILTIN, check_finite, load_path, read_csv_columns
 from .errors import DataError, MlpError, NonFiniteError, shown
 from .files import read_npz, write_text_atomic
 from .gradcheck import check_gradients
@@ -226,21 +226,15 @@ def read_features(path, feature_names):
             raise MlpError(f"{path}: X must have shape (N, {len(feature_names)}), got {X.shape}")
         check_finite(X.astype(np.float64), str(path), "features")
         return X
-    rows = read_csv_rows(path)
-    if not rows:
-        raise MlpError(f"{path}: empty file")
-    header = [h.strip() for h in rows[0]]
-    missing = [name for name in feature_names if name not in header]
-    if missing:
-        raise MlpError(f"{path}: missing feature column {shown(missing[0])} (the model needs {len(feature_names)} columns)")
-    columns = [header.index(name) for name in feature_names]
-    X = np.empty((len(rows) - 1, len(columns)))
-    for line, row in enumerate(rows[1:], start=2):
-        for k, j in enumerate(columns):
-            try:
-                X[line - 2, k] = float(row[j])
-            except (ValueError, IndexError):
-                raise not_a_number(path, line, feature_names[k], row[j] if j < len(row) else "") from None
+    def choose(header):
+        if not header:
+            raise MlpError(f"{path}: empty file")
+        missing = [name for name in feature_names if name not in header]
+        if missing:
+            raise MlpError(f"{path}: missing feature column {shown(missing[0])} "
+                           f"(the model needs {len(feature_names)} columns)")
+        return [header.index(name) for name in feature_names], feature_names, None
+    X, _ = read_csv_columns(path, choose)
     check_finite(X, str(path), "features", feature_names, first_line=2)
     return X
 

@@ -160,18 +160,11 @@ def _number(text):
         return None
 
 
-def csv_text(path):
-    """A CSV file's text: UTF-8, with or without a byte-order mark, gzipped or not; bytes that are
-    not UTF-8 become U+FFFD (and then fail as a number, naming the cell)."""
-    return read_bytes(path).decode("utf-8-sig", errors="replace")
-
-
-def csv_records(path, text=None):
-    """The rows of a CSV file (its ``text`` if already read), one list of strings at a time. A field
-    the csv module refuses (e.g. longer than its 131,072-character limit) is a ``DataError`` naming
-    the line.
+def _csv_records(path, text):
+    """The rows of the CSV ``text`` of ``path``, one list of strings at a time. A field the csv
+    module refuses (e.g. longer than its 131,072-character limit) is a ``DataError`` naming the line.
     """
-    reader = csv.reader(_lines(csv_text(path) if text is None else text))
+    reader = csv.reader(_lines(text))
     try:
         yield from reader
     except csv.Error as exc:
@@ -188,52 +181,63 @@ def _lines(text):
         start = end
 
 
-def read_csv_rows(path):
-    """All rows of :func:`csv_records` as a list."""
-    return list(csv_records(path))
+def read_csv_columns(path, choose):
+    """A CSV file with a header row, read row by row into arrays: ``(X, kept)``.
 
-
-def not_a_number(path, line, column, cell):
-    """The ``DataError`` for a feature cell that does not parse as a number."""
-    return DataError(f"{path}, line {line}, column {shown(column)}: {shown(cell)} is not a number")
+    ``choose(header)`` (the header's cells, stripped) returns ``(columns, names, keep)``: the indices
+    of the columns parsed as numbers into ``X`` (N, len(columns)) float64 — by ``float()``'s rules;
+    ``names`` name them in messages — and the index of a column whose stripped cells come back as the
+    list ``kept`` (or None). No list of every row is built. Blank rows at the end are ignored;
+    anywhere else they are an error naming their line, as is a row of the wrong length.
+    """
+    # UTF-8 with or without a byte-order mark; bytes that are not UTF-8 become U+FFFD (and then fail
+    # as a number, naming the cell)
+    text = read_bytes(path).decode("utf-8-sig", errors="replace")
+    records = _csv_records(path, text)
+    header = [cell.strip() for cell in next(records, [])]
+    columns, names, keep = choose(header)
+    X = np.empty((text.count("\n") + 1, len(columns)))  # rows at most; rows never filled cost no memory
+    n, kept, blank = 0, [], []
+    for row in records:
+        if not any(cell.strip() for cell in row):
+            blank.append(row)  # dropped if only blank rows follow
+            continue
+        for pending in [*blank, row]:
+            line = n + 2
+            if len(pending) != len(header):
+                raise DataError(f"{path}, line {line}: {len(pending)} fields, but the header has {len(header)}")
+            cells = [pending[j] for j in columns]
+            try:
+                X[n] = cells
+            except ValueError:
+                bad = next(k for k, cell in enumerate(cells) if _number(cell) is None)
+                raise DataError(f"{path}, line {line}, column {shown(names[bad])}: {shown(cells[bad])} "
+                                f"is not a number") from None
+            if keep is not None:
+                kept.append(pending[keep].strip())
+            n += 1
+        blank.clear()
+    return X[:n], kept
 
 
 def load_csv(path, target=None, task=None, name=None):
-    """A CSV file with a header row; ``target`` names the target column (default: the last).
+    """A CSV file with a header row; ``target`` names the target column (default: the last)."""
+    layout = {}
 
-    Rows go straight into a float64 array as they are read (no list of every row): blank rows at the
-    end are ignored, anywhere else they are an error like any row of the wrong length.
-    """
-    text = csv_text(path)
-    rows_at_most = text.count("\n") + 1
-    records = csv_records(path, text)
-    header = [cell.strip() for cell in next(records, [])]
-    target = header[-1] if target is None and header else target
-    if header and target not in header:
-        raise DataError(f"{path}: no column {shown(target)}; columns: {shown(header, items=30)[1:-1]}")
-    t = header.index(target) if header else 0
-    features = [name for j, name in enumerate(header) if j != t]
-    X = np.empty((rows_at_most, len(features)), dtype=np.float64)  # rows never filled cost no memory
-    raw_target, blank = [], []
-    for row in records:
-        if not any(cell.strip() for cell in row):
-            blank.append(row)  # trailing blank rows are dropped; a later row makes them rows again
-            continue
-        for pending in [*blank, row]:
-            line = len(raw_target) + 2
-            if len(pending) != len(header):
-                raise DataError(f"{path}, line {line}: {len(pending)} fields, but the header has {len(header)}")
-            cells = pending[:t] + pending[t + 1:]
-            try:
-                X[line - 2] = cells
-            except (ValueError, TypeError):
-                bad = next(k for k, cell in enumerate(cells) if _number(cell) is None)
-                raise not_a_number(path, line, features[bad], cells[bad]) from None
-            raw_target.append(pending[t].strip())
-        blank.clear()
+    def choose(header):
+        if not header:
+            raise DataError(f"{path}: needs a header row and at least one data row")
+        column = header[-1] if target is None else target
+        if column not in header:
+            raise DataError(f"{path}: no column {shown(column)}; columns: {shown(header, items=30)[1:-1]}")
+        t = header.index(column)
+        picked = [j for j in range(len(header)) if j != t]
+        layout.update(target=column, features=[header[j] for j in picked])
+        return picked, layout["features"], t
+    X, raw_target = read_csv_columns(path, choose)
     if not raw_target:
         raise DataError(f"{path}: needs a header row and at least one data row")
-    X = X[:len(raw_target)]
+    target, features = layout["target"], layout["features"]
     check_finite(X, str(path), "features", features, first_line=2)
     y, class_names, inferred = parse_target(raw_target, path, target)
     task = infer_task(task, inferred, path)

@@ -755,6 +755,29 @@ def test_unreadable_prediction_input_is_a_clear_error(digits_config, tmp_path, l
     assert result.stderr.count("\n") == 1
 
 
+def test_prediction_input_reads_like_training_data(digits_config, tmp_path):
+    """Columns by name in any order, extra columns ignored, blank rows at the end ignored; a blank
+    row between rows is an error naming its line, as in training data."""
+    from mlp.model_file import load_model
+    out = tmp_path / "run"
+    assert run("train", digits_config, "--out", out, "--set", "training.epochs=1").exit_code == 0
+    names = load_model(out / "model.npz").feature_names
+    X = np.random.default_rng(0).uniform(0, 16, (3, len(names)))
+    np.savez(tmp_path / "rows.npz", X=X)
+    expected = run("predict", out, tmp_path / "rows.npz").stdout
+    header = ",".join(["id", *reversed(names)])
+    body = "".join(f"{i}," + ",".join(repr(float(v)) for v in reversed(row)) + "\n" for i, row in enumerate(X))
+    (tmp_path / "rows.csv").write_text(header + "\n" + body + "\n , \n")
+    result = run("predict", out, tmp_path / "rows.csv")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == expected
+    lines = body.splitlines()
+    (tmp_path / "gap.csv").write_text("\n".join([header, lines[0], "", *lines[1:]]) + "\n")
+    result = run("predict", out, tmp_path / "gap.csv")
+    assert result.exit_code == 2
+    assert result.stderr == f"error: {tmp_path / 'gap.csv'}, line 3: 0 fields, but the header has {len(names) + 1}\n"
+
+
 def test_missing_files_exit_2(tmp_path):
     for args in (("train", tmp_path / "nope.yaml"), ("evaluate", tmp_path / "nope.npz"),
                  ("predict", tmp_path / "nope.npz", tmp_path / "x.csv")):
