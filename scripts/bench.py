@@ -1,19 +1,21 @@
-"""Epoch time of mlp, PyTorch, scikit-learn, a plain NumPy loop and the GEMMs alone, in one process.
+"""Epoch time of mlp, PyTorch, scikit-learn, a plain NumPy loop (also with its update in BLAS) and
+the GEMMs alone, in one process.
 
-    python scripts/bench.py [--rounds 5] [--workloads W1,W2,W3] [--contenders mlp,pytorch,sklearn,numpy,gemm]
-                            [--json out.json] [--profile]
+    python scripts/bench.py [--rounds 5] [--workloads W1,W2,W3]
+                            [--contenders mlp,pytorch,sklearn,numpy,blas,gemm] [--json out.json] [--profile]
 
 Each workload trains one epoch of MNIST (60000 × 784, float32, ReLU, cross-entropy):
 W1 784-16-16-10 batch 32 plain SGD; W2 784-256-256-10 batch 128 SGD momentum 0.9;
 W3 784-1024-1024-10 batch 256 SGD momentum 0.9. mlp runs through the trainer's own epoch loop
 (minibatches, forward, loss, backward, optimizer); the plain NumPy loop is the same training
 written by hand as leanly as NumPy allows (the difference is what mlp's layers, checks and
-bookkeeping cost). All contenders use 2 BLAS threads; after a warm-up they run in interleaved
+bookkeeping cost); "update in BLAS" folds that loop's optimizer into sgemm/saxpy calls of the
+OpenBLAS NumPy ships (what fusing the update buys at best). All contenders use 2 BLAS threads; after a warm-up they run in interleaved
 rounds (A B C D A B C D …). Reported: median epoch time, min–max,
 the ratio to PyTorch taken pair by pair within each round (median), GFLOP/s of the epoch's matrix
 products, and how far the process's resident memory grew above its level at the start of the
 contender's epochs (the kernel's high-water mark, Linux only). A contender that is not
-installed is reported as absent. ``--profile`` prints where mlp's epoch time goes instead.
+installed (or a BLAS not found) is reported as absent. ``--profile`` prints where mlp's epoch time goes instead.
 """
 import argparse
 import cProfile
