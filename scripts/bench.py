@@ -1,5 +1,4 @@
-"""Epoch time of mlp, PyTorch, scikit-learn, a plain NumPy loop (also with its update in BLAS) and
-the GEMMs alone, in one process.
+"""Epoch time of mlp, PyTorch, scikit-learn, plain NumPy loops and the GEMMs alone, in one process.
 
     python scripts/bench.py [--rounds 5] [--workloads W1,W2,W3]
                             [--contenders mlp,pytorch,sklearn,numpy,blas,gemm] [--json out.json] [--profile]
