@@ -211,6 +211,7 @@ class Trainer:
         self.stream = stream or sys.stderr
         self.stop_requested = None
         self._saved_at = time.monotonic()
+        self._epoch_started = None
         self.progress = Progress()
         es = experiment.config["training"]["early_stopping"]
         self.monitor = es["monitor"]
@@ -230,10 +231,13 @@ class Trainer:
             arrays.update({f"best.{k}": v for k, v in p.best_state.items()})
         if p.order is not None and p.batch > 0:
             arrays["order"] = p.order
+        elapsed = p.elapsed
+        if p.batch > 0 and self._epoch_started is not None:  # inside an epoch: its time so far counts
+            elapsed += time.perf_counter() - self._epoch_started
         metadata = {
             "kind": CHECKPOINT_KIND, "epoch": p.epoch, "batch": p.batch, "sums": p.sums,
             "best_value": p.best_value, "best_epoch": p.best_epoch, "bad_epochs": p.bad_epochs,
-            "stop_reason": p.stop_reason, "finished": p.finished, "elapsed": p.elapsed,
+            "stop_reason": p.stop_reason, "finished": p.finished, "elapsed": elapsed,
             "rng": {name: run.streams[name].bit_generator.state for name in ("shuffle", "dropout")},
             "config_hash": config_module.structural_hash(run.config),
         }
@@ -341,7 +345,7 @@ class Trainer:
         with open(self.run_dir / "metrics.jsonl", "a", encoding="utf-8") as metrics, \
                 np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
             while p.epoch < epochs and not p.finished:
-                started = time.perf_counter()
+                started = self._epoch_started = time.perf_counter()
                 if p.batch == 0:
                     p.order = batches.draw_order()
                 run.optimizer.lr = run.schedule.lr_at(p.epoch)

@@ -240,12 +240,13 @@ def test_a_crash_after_a_timed_checkpoint_inside_an_epoch_resumes_exactly(digits
     every_batch = ("--set", "training.checkpoint_seconds=1e-9")
     reference = tmp_path / "reference"
     assert run("train", digits_config, "--out", reference, *every_batch).exit_code == 0
-    saves = []
+    saves, elapsed = [], {}
     original = Trainer.save_checkpoint
 
     def save_then_die(self):
         original(self)
         saves.append((self.progress.epoch, self.progress.batch))
+        elapsed[saves[-1]] = checkpoint.load_checked(self.run_dir / "last.npz")[1]["elapsed"]
         if saves[-1] == (2, 5):
             raise KeyboardInterrupt("killed")  # as if the process died right after this save
     crashed = tmp_path / "crashed"
@@ -255,7 +256,9 @@ def test_a_crash_after_a_timed_checkpoint_inside_an_epoch_resumes_exactly(digits
     assert saves[:3] == [(0, 1), (0, 2), (0, 3)] and (1, 0) in saves  # every batch, and each epoch's end
     _, meta = checkpoint.load_checked(crashed / "last.npz")
     assert (meta["epoch"], meta["batch"]) == (2, 5) and len(metrics_lines(crashed)) == 2
+    assert meta["elapsed"] > elapsed[(2, 0)]  # the time spent so far in the interrupted epoch is kept
     assert run("train", "--resume", crashed).exit_code == 0
+    assert json.loads((crashed / "report.json").read_text())["training"]["wall_time_seconds"] > meta["elapsed"]
     assert metrics_lines(crashed) == metrics_lines(reference)
     for key, value in npz_arrays(reference / "model.npz").items():
         if key != "metadata":
