@@ -210,7 +210,7 @@ class Trainer:
         self.quiet = quiet
         self.stream = stream or sys.stderr
         self.stop_requested = None
-        self._saved_at = time.monotonic()
+        self._saved_at = time.perf_counter()
         self._epoch_started = None
         self.progress = Progress()
         es = experiment.config["training"]["early_stopping"]
@@ -242,7 +242,7 @@ class Trainer:
             "config_hash": config_module.structural_hash(run.config),
         }
         save_atomic(self.run_dir / "last.npz", arrays, metadata)
-        self._saved_at = time.monotonic()
+        self._saved_at = time.perf_counter()
 
     def restore(self, path):
         arrays, meta = load_checked(path)
@@ -417,7 +417,7 @@ class Trainer:
                     bar.close()
                 self.save_checkpoint()
                 raise Interrupted(f"{self.stop_requested}: stopped at epoch {p.epoch + 1}, batch {index + 1}")
-            if index < last_index and time.monotonic() >= due:  # a long epoch: don't risk all of it
+            if index < last_index and time.perf_counter() >= due:  # a long epoch: don't risk all of it
                 p.batch = index + 1
                 self.save_checkpoint()
                 due = self._saved_at + every
