@@ -1,17 +1,20 @@
 """mlp: multi-layer perceptrons trained by Algorithms 6.3 and 6.4 of Goodfellow et al.
 
-The public objects: layers (:mod:`mlp.layers`), :class:`Sequential` (:mod:`mlp.network`), losses
-(:mod:`mlp.losses`), regularizers (:mod:`mlp.regularizers`), optimizers and schedules
-(:mod:`mlp.optim`, :mod:`mlp.schedules`), gradient checking (:mod:`mlp.gradcheck`) and training a
-config into a run directory (:mod:`mlp.runs`, what ``mlp train`` runs).
+The public entry points: :func:`train` (a config, optionally with rows given as arrays, trained in
+memory or into a run directory) and :func:`load` (a trained :class:`Model` from a model file or a
+run directory); :class:`Callback` to hook into training. The building blocks: layers and
+:class:`Sequential` (:mod:`mlp.nn`), losses, regularizers, gradient checking, optimizers and
+schedules (:mod:`mlp.optim`).
 """
-from . import gradcheck, losses, optim, regularizers, schedules
-from .layers import Dropout, Identity, LeakyReLU, Linear, ReLU, Sigmoid, Tanh
-from .network import Sequential
+from .api import Result, load, train
+from .model import Model
+from .nn import Dropout, Identity, LeakyReLU, Linear, ReLU, Sequential, Sigmoid, Tanh, gradcheck, losses, regularizers
+from .optim import optimizers as optim, schedules
+from .training.callbacks import Callback
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "Dropout", "Identity", "LeakyReLU", "Linear", "ReLU", "Sequential", "Sigmoid", "Tanh",
-    "gradcheck", "losses", "optim", "regularizers", "schedules", "__version__",
+    "Callback", "Dropout", "Identity", "LeakyReLU", "Linear", "Model", "ReLU", "Result", "Sequential", "Sigmoid",
+    "Tanh", "gradcheck", "load", "losses", "optim", "regularizers", "schedules", "train", "__version__",
 ]

@@ -1,9 +1,11 @@
 """The ``mlp`` command line: train, evaluate, predict, summary, gradcheck, compare.
 
-Errors a user can cause (bad input, a network too big for the memory) print one line to stderr and
-exit with status 2 (``--debug`` shows the traceback). A diverging run exits with status 3; an
-interrupted one (Ctrl-C, SIGTERM) with 130 after saving a resumable checkpoint, and any other
-interrupted command with 130 too.
+Click commands only: each parses its arguments, calls the library (:mod:`mlp.api` for training and
+evaluation) and prints. Errors a user can cause (:class:`~mlp.errors.MlpError`: bad input, a network
+too big for the memory) print one line to stderr and exit with status 2; a bug prints ``internal
+error`` and exits with status 1 (``--debug`` shows the traceback either way). A diverging run exits
+with status 3; an interrupted one (Ctrl-C, SIGTERM) with 130 after saving a resumable checkpoint,
+and any other interrupted command with 130 too.
 """
 import csv
 import io
@@ -16,17 +18,16 @@ from pathlib import Path
 import click
 import numpy as np
 
-from . import __version__, runs
-from . import config as config_module
-from .compare import compare as compare_runs, render
-from .datasets import BUILTIN, check_finite, load_path, read_csv_columns
-from .errors import DataError, MlpError, NonFiniteError, shown
-from .files import read_npz, write_text_atomic
-from .gradcheck import check_gradients
-from .model_file import load_model
-from .preprocessing import prepare
-from .report import build_report, summary_line, write_report
-from .trainer import Interrupted, align_labels, build_experiment, load_dataset, random_streams
+from . import __version__, api
+from .config import load_config
+from .data.datasets import BUILTIN, read_feature_rows
+from .errors import ArgumentError, Interrupted, MlpError, NonFiniteError
+from .io.files import write_text_atomic
+from .model import load_model, model_path
+from .nn.gradcheck import check_gradients
+from .reporting.compare import compare as compare_runs, render
+from .reporting.markdown import summary_line
+from .training.experiment import build_experiment
 
 EXIT_USER_ERROR = 2
 EXIT_NON_FINITE = 3
@@ -63,7 +64,9 @@ class Cli(click.Group):
             self._fail(ctx, f"interrupted ({exc.args[0] if exc.args else 'Ctrl-C'})", EXIT_INTERRUPTED)
         except click.UsageError as exc:
             self._usage_error(ctx, exc)
-        except (MlpError, ValueError) as exc:
+        except ArgumentError as exc:
+            self._fail(ctx, f"error: {exc.for_cli()}", EXIT_USER_ERROR)
+        except MlpError as exc:
             self._fail(ctx, f"error: {exc}", EXIT_USER_ERROR)
         except NonFiniteError as exc:
             self._fail(ctx, f"error: {exc}", EXIT_NON_FINITE)
@@ -121,49 +124,25 @@ def main(ctx, debug):
 @click.option("--quiet", is_flag=True, help="Print only the final result.")
 def train(config_path, overrides, out, resume_dir, overwrite, quiet):
     """Train the experiment described by CONFIG (YAML); report on its held-out data."""
-    state = None
-    if resume_dir is not None:
-        run_dir = Path(resume_dir)
-        state, meta = runs.resume_state(run_dir, config_path)
-        if state == "finished":
-            click.echo(f"run {run_dir} already finished ({meta.get('stop_reason')}); nothing to resume")
-            return
-        config = config_module.load_config(config_path or run_dir / "config.yaml", overrides)
-    elif config_path is None:
+    if resume_dir is None and config_path is None:
         raise MlpError("train needs a CONFIG file (or --resume RUN_DIR)")
-    else:
-        config = config_module.load_config(config_path, overrides)
-    experiment = build_experiment(config)
-    for note in config_module.ignored_keys(config):
-        click.echo(f"warning: {note}", err=True)
-    if state is None:
-        run_dir, lock = runs.start(config, out, overwrite)
-    else:
-        lock = runs.reopen(run_dir, config, state)
-        if state == "restart":
-            click.echo(f"{run_dir} has no checkpoint yet (stopped during its first epoch): starting it over", err=True)
+    resume = resume_dir is not None
+    run_dir = resume_dir if resume else (out or api.NEW_RUN)
     try:
-        report = runs.train(experiment, run_dir, resume=state == "checkpoint", quiet=quiet, stop_on_signals=True)
+        result = api.train(config_path, out=run_dir, overrides=overrides, quiet=quiet, resume=resume,
+                           overwrite=overwrite, handle_signals=True)
     except Interrupted as exc:
-        click.echo(f"interrupted ({exc}); checkpoint saved. Resume with: mlp train --resume {run_dir}", err=True)
+        where = resume_dir or out or "the run directory"
+        click.echo(f"interrupted ({exc}); checkpoint saved. Resume with: mlp train --resume {where}", err=True)
         sys.exit(EXIT_INTERRUPTED)
-    finally:
-        lock.close()
-    click.echo(summary_line(report, run_dir))
+    if result.already_finished:
+        click.echo(f"run {result.run_dir} already finished ({result.report['training']['stop_reason']}); "
+                   f"nothing to resume")
+        return
+    click.echo(summary_line(result.report, result.run_dir))
 
 
 # --------------------------------------------------------------------------------------- evaluate
-
-
-def _model_path(model):
-    path = Path(model)
-    return path / "model.npz" if path.is_dir() else path
-
-
-def _check_width(dataset, trained, data):
-    width = trained.architecture["input_width"]
-    if dataset.n_features != width:
-        raise MlpError(f"--data {data}: {dataset.n_features} features, the model takes {width}")
 
 
 @main.command()
@@ -174,69 +153,12 @@ def _check_width(dataset, trained, data):
 @click.option("--out", type=click.Path(file_okay=False), help="Report folder (default: <model dir>/eval-<split>).")
 def evaluate(model, data, split, out):
     """Write an evaluation report for MODEL (a model.npz or a run directory)."""
-    path = _model_path(model)
-    trained = load_model(path)
-    config = trained.config
-    if data is not None and data not in BUILTIN:
-        dataset = load_path(data, config["data"]["target"], trained.task)
-        _check_width(dataset, trained, data)
-        y = dataset.y if trained.task == "regression" else \
-            align_labels(dataset.y, dataset.class_names, trained.class_names, data)
-        outputs = trained.outputs(dataset.X)
-        rows, sizes, split = np.arange(len(y)), {"evaluated": len(y)}, Path(data).name
-    else:
-        data_config = dict(config["data"])
-        if data is not None:
-            data_config.update(name=data, path=None, test_path=None)
-        dataset = load_dataset(data_config)
-        _check_width(dataset, trained, data)
-        if trained.task == "classification":
-            dataset.y = align_labels(dataset.y, dataset.class_names, trained.class_names, data_config["name"])
-            if dataset.y_test is not None:
-                dataset.y_test = align_labels(dataset.y_test, dataset.class_names, trained.class_names,
-                                              data_config["name"])
-            dataset.class_names = trained.class_names
-        # the same seeded split as training; features and targets left raw, then the model's own
-        # transform, so a model is always scored with the statistics it was trained with
-        splits = prepare(dataset, random_streams(config["seed"])["split"], data_config["validation_split"],
-                         data_config["test_split"], False, trained.network.dtype, False,
-                         data_config["corrupt_targets"], trained.architecture["n_outputs"])
-        X = {"test": splits.X_test, "val": splits.X_val, "train": splits.X_train}[split]
-        y = {"test": splits.y_test, "val": splits.y_val, "train": splits.y_train}[split]
-        outputs = trained.network.predict(X if trained.standardizer is None else trained.standardizer.apply(X))
-        rows, sizes = splits.rows(split), splits.sizes()
-    out_dir = Path(out) if out else path.parent / f"eval-{split}"
-    report = build_report(trained, path, outputs, y, rows, split, sizes)
-    write_report(report, out_dir, trained, (), outputs, y)
+    path = model_path(model)
+    scored = Path(data).name if data is not None and data not in BUILTIN else split
+    out_dir = Path(out) if out else path.parent / f"eval-{scored}"
+    report = api.evaluate(path, data, split, out_dir)
     click.echo(summary_line(report, out_dir))
-
-
 # ---------------------------------------------------------------------------------------- predict
-
-
-def read_features(path, feature_names):
-    """Rows of features from a CSV (columns picked by name) or an NPZ (array ``X``)."""
-
-    path = Path(path)
-    if path.suffix.lower() == ".npz":
-        X = read_npz(path, DataError, "input file").get("X")
-        if X is None:
-            raise DataError(f"{path}: no array 'X'")
-        if X.ndim != 2 or X.shape[1] != len(feature_names):
-            raise MlpError(f"{path}: X must have shape (N, {len(feature_names)}), got {X.shape}")
-        check_finite(X.astype(np.float64), str(path), "features")
-        return X
-    def choose(header):
-        if not header:
-            raise MlpError(f"{path}: empty file")
-        missing = [name for name in feature_names if name not in header]
-        if missing:
-            raise MlpError(f"{path}: missing feature column {shown(missing[0])} "
-                           f"(the model needs {len(feature_names)} columns)")
-        return [header.index(name) for name in feature_names], feature_names, None
-    X, _ = read_csv_columns(path, choose)
-    check_finite(X, str(path), "features", feature_names, first_line=2)
-    return X
 
 
 @main.command()
@@ -245,9 +167,8 @@ def read_features(path, feature_names):
 @click.option("--out", type=click.Path(dir_okay=False), help="CSV file to write (default: standard output).")
 def predict(model, input_path, out):
     """Predict for the rows of INPUT (CSV or NPZ) with MODEL; write CSV."""
-    trained = load_model(_model_path(model))
-    X = read_features(input_path, trained.feature_names)
-    outputs = trained.outputs(X)
+    trained = load_model(model_path(model))
+    outputs = trained.outputs(read_feature_rows(input_path, trained.transform))
     predicted = trained.predict_from_outputs(outputs)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
@@ -283,16 +204,16 @@ def predict(model, input_path, out):
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config key.")
 def summary(config_path, overrides):
     """Print the network of CONFIG: layers, output shapes and parameter counts."""
-    config = config_module.load_config(config_path, overrides)
+    config = load_config(config_path, overrides)
     experiment = build_experiment(config)
-    width = experiment.architecture["input_width"]
+    width = experiment.architecture.input_width
     rows = experiment.network.summary(width)
     lines = [f"{'#':>3}  {'layer':<24} {'output shape':<14} {'parameters':>12}",
              f"{'':>3}  {'input':<24} {f'(N, {width})':<14} {'':>12}"]
     for index, name, out_width, count in rows:
         lines.append(f"{index:>3}  {name:<24} {f'(N, {out_width})':<14} {count:>12,}")
     lines.append(f"total parameters: {experiment.network.num_parameters():,}  "
-                 f"(loss {config['loss']['name']}, {experiment.splits.task}, dtype {config['training']['dtype']})")
+                 f"(loss {config.loss.name}, {experiment.splits.task}, dtype {config.training.dtype})")
     click.echo("\n".join(lines))
 
 
@@ -315,12 +236,12 @@ def _finite(ctx, param, value):
               help="Largest acceptable relative error.")
 def gradcheck(config_path, overrides, rows, entries, tolerance):
     """Check CONFIG's backpropagation against finite differences (float64, its own data)."""
-    config = config_module.load_config(config_path, [*overrides, "training.dtype=float64"])
+    config = load_config(config_path, [*overrides, "training.dtype=float64"])
     experiment = build_experiment(config)
     x = experiment.splits.X_train[:rows]
     y = experiment.targets["train"][:rows]
     errors = check_gradients(experiment.network, experiment.loss, x, y, experiment.regularizer,
-                             entries=entries or None, rng=np.random.default_rng(config["seed"]))
+                             entries=entries or None, rng=np.random.default_rng(config.seed))
     width = max(map(len, errors))
     for key, error in errors.items():
         click.echo(f"{key:<{width}}  {error:.3e}  {'ok' if error < tolerance else 'FAIL'}")

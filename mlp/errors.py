@@ -1,7 +1,11 @@
-"""Exceptions a user can cause, kept apart from programming errors.
+"""The error taxonomy: what the user caused, what the run did, and everything else (a bug).
 
-Everything here derives from :class:`MlpError` (itself a ``ValueError``): the command line prints
-its message on one line and exits with status 2. Any other exception is a bug.
+* :class:`MlpError` and its subclasses — bad input from the user (a config, a data file, a model
+  file, an argument). The command line prints the message on one line and exits with status 2.
+  It is also a ``ValueError``, so Python callers may catch either.
+* :class:`NonFiniteError` — training diverged (a NaN or an infinity): exit status 3.
+* Anything else is a bug: ``internal error`` and exit status 1 (the traceback with ``--debug``).
+  A plain ``ValueError`` raised inside the package is a bug too, never reported as the user's fault.
 """
 import reprlib
 
@@ -31,7 +35,8 @@ class MlpError(ValueError):
 
 
 class ConfigError(MlpError):
-    """A config value that is missing, unknown, of the wrong type or out of range."""
+    """A config value (or a component's argument) that is missing, unknown, of the wrong type or out
+    of range."""
 
 
 class DataError(MlpError):
@@ -48,3 +53,29 @@ class StateError(RuntimeError, ValueError):
 
 class NonFiniteError(RuntimeError):
     """Training produced a NaN or an infinity (a diverging run, not bad input)."""
+
+
+class Interrupted(Exception):
+    """Training stopped on request (SIGINT/SIGTERM) after its callbacks saved what they keep."""
+
+
+class ArgumentError(MlpError):
+    """Arguments that do not fit the run, named as the front end that raised it spells them.
+
+    ``template`` holds ``{overwrite}``, ``{out}``, ``{out_elsewhere}``, ``{resume}`` and
+    ``{give_config}`` where an argument is named; ``str()`` spells them as :func:`mlp.train` takes
+    them (``overwrite=True``), :meth:`for_cli` as the ``mlp`` command does (``--overwrite``).
+    """
+
+    API = {"overwrite": "overwrite=True", "out": "out", "out_elsewhere": "another out directory",
+           "resume": "resume", "give_config": "pass the run's config as config="}
+    CLI = {"overwrite": "--overwrite", "out": "--out", "out_elsewhere": "--out elsewhere",
+           "resume": "--resume", "give_config": "give the run's config: mlp train --resume {run_dir} CONFIG"}
+
+    def __init__(self, template, **values):
+        self.template, self.values = template, values
+        super().__init__(template.format(**self.API, **values))
+
+    def for_cli(self):
+        words = {key: phrase.format(**self.values) for key, phrase in self.CLI.items()}
+        return self.template.format(**words, **self.values)

@@ -32,9 +32,9 @@ import numpy as np
 import yaml
 from click.testing import CliRunner
 
-from mlp import checkpoint
+from mlp.io import archive as checkpoint
 from mlp.cli import main as cli
-from mlp.datasets import data_dir, load_builtin
+from mlp.data.datasets import data_dir, load_builtin
 
 IRIS_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "iris.yaml"
 ODD_VALUES = [None, True, 0, -1, 2, 0.5, -0.5, 1e300, float("nan"), float("inf"), "", "abc", "1e-3", [],

@@ -13,8 +13,8 @@ import pytest
 import yaml
 
 import mlp
-from mlp import checkpoint
-from mlp.trainer import Trainer
+from mlp.io import archive as checkpoint
+from mlp.training.checkpoints import Checkpointer
 from helpers import npz_arrays, run, write_config
 
 CONFIGS_DIR = Path(__file__).resolve().parent.parent / "configs"
@@ -81,40 +81,38 @@ def test_same_seed_gives_bit_identical_weights_and_config_reproduces(digits_conf
     assert len(metrics_lines(tmp_path / "a")) == 3  # the --set override was applied and saved
 
 
-def train_stopped_after(monkeypatch, epoch, *args, signal_name="SIGINT"):
-    """``mlp train ARGS`` with a stop requested as epoch ``epoch`` ends, as a signal would (it is
-    honoured after the first batch of the next epoch); the click Result."""
-    original = Trainer._end_of_epoch
+class SignalAfterEpoch(mlp.Callback):
+    """Sends the process a real signal as epoch ``epoch`` ends (honoured after the next batch)."""
 
-    def stop_after(self, seconds):
-        record = original(self, seconds)
-        if record["epoch"] == epoch:
-            self.stop_requested = signal_name
-        return record
+    def __init__(self, epoch, signal_name):
+        self.epoch, self.signum = epoch, getattr(signal, signal_name)
+
+    def on_epoch_end(self, trainer, record):
+        if record["epoch"] == self.epoch:
+            signal.raise_signal(self.signum)
+
+
+def train_stopped_after(monkeypatch, epoch, *args, signal_name="SIGINT"):
+    """``mlp train ARGS`` with a user callback (the public seam, injected into the command's call of
+    ``mlp.train``) signalling the process as epoch ``epoch`` ends; the click Result."""
+    original = mlp.api.train
+
+    def with_signal(*positional, callbacks=(), **keywords):
+        return original(*positional, callbacks=[*callbacks, SignalAfterEpoch(epoch, signal_name)], **keywords)
     with monkeypatch.context() as patch:
-        patch.setattr(Trainer, "_end_of_epoch", stop_after)
+        patch.setattr(mlp.api, "train", with_signal)
         return run("train", *args)
 
 
 def test_training_through_the_library_in_worker_threads_equals_the_command(digits_config, tmp_path):
-    """``mlp.runs`` is what ``mlp train`` runs; two runs can train at once in worker threads
+    """``mlp.train`` is what ``mlp train`` runs; two runs can train at once in worker threads
     (no signal handlers there, no shared plotting state) and each ends as the command's run."""
-    from mlp import runs
-    from mlp.config import load_config
-    from mlp.trainer import build_experiment
-
     by_command = tmp_path / "command"
     assert run("train", digits_config, "--out", by_command, "--quiet").exit_code == 0
-    config = load_config(digits_config)
     reports = {}
 
     def train_in_library(name):
-        experiment = build_experiment(config)
-        run_dir, lock = runs.start(config, tmp_path / name)
-        try:
-            reports[name] = runs.train(experiment, run_dir, quiet=True, stop_on_signals=True)
-        finally:
-            lock.close()
+        reports[name] = mlp.train(digits_config, out=tmp_path / name, handle_signals=True).report
     workers = [threading.Thread(target=train_in_library, args=(name,)) for name in ("first", "second")]
     for worker in workers:
         worker.start()
@@ -136,12 +134,8 @@ def test_writing_a_report_leaves_the_callers_matplotlib_backend_alone(digits_con
     script = (
         "import sys, matplotlib\n"
         "matplotlib.use('svg')\n"
-        "from mlp import runs\n"
-        "from mlp.config import load_config\n"
-        "from mlp.trainer import build_experiment\n"
-        f"config = load_config({str(digits_config)!r}, ['training.epochs=1'])\n"
-        f"run_dir, lock = runs.start(config, {str(tmp_path / 'run')!r})\n"
-        "runs.train(build_experiment(config), run_dir, quiet=True)\n"
+        "import mlp\n"
+        f"mlp.train({str(digits_config)!r}, overrides=['training.epochs=1'], out={str(tmp_path / 'run')!r})\n"
         "print(matplotlib.get_backend(), 'matplotlib.pyplot' in sys.modules)\n"
     )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
@@ -241,17 +235,17 @@ def test_a_crash_after_a_timed_checkpoint_inside_an_epoch_resumes_exactly(digits
     reference = tmp_path / "reference"
     assert run("train", digits_config, "--out", reference, *every_batch).exit_code == 0
     saves, elapsed = [], {}
-    original = Trainer.save_checkpoint
+    original = Checkpointer.save
 
-    def save_then_die(self):
-        original(self)
-        saves.append((self.progress.epoch, self.progress.batch))
-        elapsed[saves[-1]] = checkpoint.load_checked(self.run_dir / "last.npz")[1]["elapsed"]
+    def save_then_die(self, trainer):
+        original(self, trainer)
+        saves.append((trainer.state.epoch, trainer.state.batch))
+        elapsed[saves[-1]] = checkpoint.load_checked(self.path)[1]["elapsed"]
         if saves[-1] == (2, 5):
             raise KeyboardInterrupt("killed")  # as if the process died right after this save
     crashed = tmp_path / "crashed"
     with monkeypatch.context() as patch:
-        patch.setattr(Trainer, "save_checkpoint", save_then_die)
+        patch.setattr(Checkpointer, "save", save_then_die)
         assert run("train", digits_config, "--out", crashed, *every_batch).exit_code == 130
     assert saves[:3] == [(0, 1), (0, 2), (0, 3)] and (1, 0) in saves  # every batch, and each epoch's end
     _, meta = checkpoint.load_checked(crashed / "last.npz")
@@ -267,24 +261,24 @@ def test_a_crash_after_a_timed_checkpoint_inside_an_epoch_resumes_exactly(digits
 
 def test_without_checkpoint_seconds_checkpoints_come_at_epoch_ends_only(digits_config, tmp_path, monkeypatch):
     saves = []
-    original = Trainer.save_checkpoint
+    original = Checkpointer.save
 
-    def recording(self):
-        original(self)
-        saves.append((self.progress.epoch, self.progress.batch))
-    monkeypatch.setattr(Trainer, "save_checkpoint", recording)
+    def recording(self, trainer):
+        original(self, trainer)
+        saves.append((trainer.state.epoch, trainer.state.batch))
+    monkeypatch.setattr(Checkpointer, "save", recording)
     result = run("train", digits_config, "--out", tmp_path / "run", "--set", "training.checkpoint_seconds=null")
     assert result.exit_code == 0
     assert saves == [(epoch, 0) for epoch in range(1, 7)]
 
 
 def test_prefetching_rows_does_not_change_a_run(digits_config, tmp_path, monkeypatch):
-    import mlp.batching
-    import mlp.trainer
-    monkeypatch.setattr(mlp.batching, "BLOCK_BYTES", 3 * 32 * 64 * 4)  # blocks of 3 batches
+    import mlp.data.batching
+    import mlp.training.trainer
+    monkeypatch.setattr(mlp.data.batching, "BLOCK_BYTES", 3 * 32 * 64 * 4)  # blocks of 3 batches
     models = {}
     for prefetch in (False, True):
-        monkeypatch.setattr(mlp.trainer, "worth_prefetching", lambda *args, on=prefetch: on)
+        monkeypatch.setattr(mlp.training.trainer, "worth_prefetching", lambda *args, on=prefetch: on)
         out = tmp_path / f"prefetch-{prefetch}"
         assert run("train", digits_config, "--out", out, "--set", "training.epochs=2").exit_code == 0
         models[prefetch] = npz_arrays(out / "model.npz")
@@ -560,9 +554,9 @@ def test_set_overrides(tmp_path, digits_config):
 
 
 def test_runs_started_in_the_same_second_get_their_own_directories(digits_config, tmp_path, monkeypatch):
-    import mlp.runs
+    import mlp.training.runs
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(mlp.runs.time, "strftime", lambda fmt: "20261122-120000")
+    monkeypatch.setattr(mlp.training.runs.time, "strftime", lambda fmt: "20261122-120000")
     for _ in range(3):
         assert run("train", digits_config, "--set", "training.epochs=1", "--quiet").exit_code == 0
     made = sorted(p.name for p in (tmp_path / "runs").iterdir())
@@ -606,7 +600,7 @@ def test_best_model_is_kept(digits_config, tmp_path):
     best = min(lines, key=lambda line: line["val_loss"])
     report = json.loads((out / "report.json").read_text())
     assert report["training"]["best_epoch"] == best["epoch"]
-    model = mlp.model_file.load_model(out / "model.npz")
+    model = mlp.load(out / "model.npz")
     last = checkpoint.load_checked(out / "last.npz")[0]
     np.testing.assert_array_equal(model.network.state_dict()["0.W"], last["best.0.W"])
 
@@ -679,7 +673,7 @@ def test_gradcheck_rejects_meaningless_options(digits_config, option, value):
 
 
 def test_gradcheck_fails_on_a_wrong_gradient(digits_config, monkeypatch):
-    from mlp import layers
+    from mlp.nn import layers
     original = layers.Linear.backward
 
     def broken(self, g, input_grad=True):
@@ -723,7 +717,7 @@ def test_no_arguments_shows_the_help():
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_an_interrupted_command_exits_130_and_leaves_no_temporary_file(digits_config, tmp_path, monkeypatch, signum):
-    from mlp import files
+    from mlp.io import files
     out = tmp_path / "run"
     assert run("train", digits_config, "--out", out, "--set", "training.epochs=1").exit_code == 0
     run_files = {p.name: p.read_bytes() for p in out.iterdir() if p.name != ".lock"}
@@ -746,7 +740,7 @@ def test_an_interrupted_command_exits_130_and_leaves_no_temporary_file(digits_co
     (b"9" * 200_000, "line 2: not readable as CSV (field larger than field limit"),
 ])
 def test_unreadable_prediction_input_is_a_clear_error(digits_config, tmp_path, last_cell, message):
-    from mlp.model_file import load_model
+    from mlp.model import load_model
     out = tmp_path / "run"
     assert run("train", digits_config, "--out", out, "--set", "training.epochs=1").exit_code == 0
     names = load_model(out / "model.npz").feature_names
@@ -761,7 +755,7 @@ def test_unreadable_prediction_input_is_a_clear_error(digits_config, tmp_path, l
 def test_prediction_input_reads_like_training_data(digits_config, tmp_path):
     """Columns by name in any order, extra columns ignored, blank rows at the end ignored; a blank
     row between rows is an error naming its line, as in training data."""
-    from mlp.model_file import load_model
+    from mlp.model import load_model
     out = tmp_path / "run"
     assert run("train", digits_config, "--out", out, "--set", "training.epochs=1").exit_code == 0
     names = load_model(out / "model.npz").feature_names
@@ -805,7 +799,7 @@ def test_a_pipe_or_a_device_given_as_a_file_is_refused_unread(digits_config, tmp
 
 
 def test_a_run_directory_in_use_is_refused(digits_config, tmp_path):
-    from mlp.runs import lock
+    from mlp.training.runs import lock
     out = tmp_path / "run"
     out.mkdir()
     held = lock(out)
@@ -911,7 +905,7 @@ def test_resume_of_a_directory_that_is_not_a_run(tmp_path):
 
 @pytest.mark.parametrize("kind", ["npz", "csv", "idx"])
 def test_training_on_a_data_file_of_each_kind(tmp_path, kind):
-    from mlp.datasets import load_builtin
+    from mlp.data.datasets import load_builtin
     iris = load_builtin("iris")
     if kind == "npz":
         np.savez(tmp_path / "iris.npz", X=iris.X, y=iris.y)
@@ -940,7 +934,7 @@ def test_training_on_a_data_file_of_each_kind(tmp_path, kind):
 
 
 def test_a_test_file_is_the_held_out_data(tmp_path):
-    from mlp.datasets import load_builtin
+    from mlp.data.datasets import load_builtin
     iris = load_builtin("iris")
     for name, rows in (("train.npz", slice(0, None, 2)), ("test.npz", slice(1, None, 2))):
         np.savez(tmp_path / name, X=iris.X[rows], y=iris.y[rows])

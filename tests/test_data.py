@@ -5,10 +5,12 @@ import struct
 import numpy as np
 import pytest
 
-from mlp.batching import Minibatches
-from mlp.datasets import BUILTIN, load_builtin, load_path
+from mlp.data.batching import Minibatches
+from mlp.data.datasets import BUILTIN, load_builtin, load_path
 from mlp.errors import DataError
-from mlp.preprocessing import Standardizer, encode_targets, prepare
+from mlp.data.splits import prepare
+from mlp.data.transform import Standardizer
+from mlp.nn.losses import encode_targets
 
 # Figures from the shared data README.
 EXPECTED = {
@@ -39,7 +41,7 @@ def test_mnist_builtin():
     assert splits.X_train.base is splits.X_val.base  # one float32 array for all training rows
     assert 0.0 == splits.X_train.min() and splits.X_train.max() == 1.0
     assert splits.sizes() == {"train": 54001, "validation": 5999, "test": 10000}
-    assert splits.standardizer is None  # images are not standardized by default
+    assert splits.transform.standardizer is None  # images are not standardized by default
 
 
 def test_builtin_names_and_env_override(tmp_path, monkeypatch):
@@ -92,7 +94,7 @@ def test_npz_round_trip(tmp_path, rng):
 
 @pytest.mark.parametrize("name", ["bomb.csv.gz", "bomb-images.gz"])
 def test_gzip_data_expanding_beyond_the_memory_is_refused_while_decompressing(tmp_path, monkeypatch, name):
-    from mlp import files
+    from mlp.io import files
     (tmp_path / name).write_bytes(gzip.compress(b"a,b\n" + b"0,0\n" * 250_000))  # 1 MB from about 1 KB
     monkeypatch.setattr(files, "_physical_memory", lambda: 100_000)
     produced = []
@@ -124,7 +126,7 @@ def test_gzip_data_of_several_members_is_read_whole(tmp_path):
 
 
 def test_an_npz_declaring_more_than_the_memory_is_refused_before_reading(tmp_path, rng, monkeypatch):
-    from mlp import files
+    from mlp.io import files
     np.savez_compressed(tmp_path / "d.npz", X=np.zeros((1000, 10)), y=np.zeros(1000, dtype=np.int64))
     monkeypatch.setattr(files, "_physical_memory", lambda: 50_000)  # the arrays declare 88,256 bytes
     monkeypatch.setattr(files.np, "load", lambda *a, **k: pytest.fail("np.load must not be reached"))
@@ -169,7 +171,7 @@ def test_splits_are_stratified_deterministic_and_disjoint():
     np.testing.assert_array_equal(first.test_rows, second.test_rows)
     counts = np.bincount(data.y)
     np.testing.assert_array_equal(np.bincount(first.y_test), np.round(counts * 0.25))
-    raw = lambda X: {tuple(np.round(r, 6)) for r in first.standardizer.inverse(X)}
+    raw = lambda X: {tuple(np.round(r, 6)) for r in first.transform.standardizer.inverse(X)}
     train, val, test = raw(first.X_train), raw(first.X_val), raw(first.X_test)
     assert not (train & val) and not (train & test) and not (val & test)
     assert len(train) + len(val) + len(test) == len(data.y)
@@ -189,7 +191,7 @@ def test_standardization_uses_training_rows_only(rng):
     np.testing.assert_allclose(splits.X_train.std(axis=0), 1, rtol=1e-10)
     assert np.any(np.abs(splits.X_test.mean(axis=0)) > 1e-3)  # test rows do not shape the statistics
     train_raw = data.X[np.isin(np.arange(442), splits.test_rows, invert=True)]
-    assert not np.allclose(splits.standardizer.mean, train_raw.mean(axis=0))  # validation rows excluded too
+    assert not np.allclose(splits.transform.standardizer.mean, train_raw.mean(axis=0))  # validation rows excluded too
     constant = Standardizer.fit(np.ones((5, 2)))
     np.testing.assert_array_equal(constant.std, [1, 1])
 
@@ -295,7 +297,7 @@ def test_truncated_gzip(tmp_path):
 
 
 def test_label_a_loss_cannot_take():
-    from mlp.losses import get_loss
+    from mlp.nn.losses import get_loss
     with pytest.raises(ValueError, match="label 3 at row 0 is out of range"):
         get_loss("cross_entropy").prepare_target(np.array([3, 0]), (2, 3))
     with pytest.raises(ValueError, match=r"target 2 at row 1 is not in \[0, 1\]"):
@@ -308,8 +310,8 @@ def test_float_labels_cannot_be_classes(tmp_path):
 
 
 def test_block_gathering_matches_plain_indexing(monkeypatch):
-    import mlp.batching
-    monkeypatch.setattr(mlp.batching, "BLOCK_BYTES", 3 * 8 * 4)  # blocks of 3 batches of 4 rows
+    import mlp.data.batching
+    monkeypatch.setattr(mlp.data.batching, "BLOCK_BYTES", 3 * 8 * 4)  # blocks of 3 batches of 4 rows
     X = np.arange(46 * 2, dtype=np.float64).reshape(46, 2)
     y = np.arange(46)
     batches = Minibatches(X, y, 4, np.random.default_rng(1))
@@ -328,8 +330,8 @@ def test_block_gathering_matches_plain_indexing(monkeypatch):
 @pytest.mark.parametrize("start", [0, 1, 5, 11])
 def test_prefetching_gives_the_same_batches(monkeypatch, start):
     import threading
-    import mlp.batching
-    monkeypatch.setattr(mlp.batching, "BLOCK_BYTES", 3 * 8 * 4)  # blocks of 3 batches of 4 rows
+    import mlp.data.batching
+    monkeypatch.setattr(mlp.data.batching, "BLOCK_BYTES", 3 * 8 * 4)  # blocks of 3 batches of 4 rows
     X = np.arange(46 * 2, dtype=np.float64).reshape(46, 2)
     y = np.arange(46)
     order = np.random.default_rng(2).permutation(46)
@@ -349,6 +351,6 @@ def test_prefetching_gives_the_same_batches(monkeypatch, start):
 
 
 def test_prefetching_is_chosen_for_small_networks_only():
-    from mlp.batching import worth_prefetching
+    from mlp.data.batching import worth_prefetching
     assert worth_prefetching(784 * 4, 784 * 16 + 16 + 16 * 16 + 16 + 16 * 10 + 10)
     assert not worth_prefetching(784 * 4, 784 * 256 + 256 + 256 * 256 + 256 + 256 * 10 + 10)

@@ -23,11 +23,11 @@ def test_damaged_input_fails_cleanly(target, tmp_path):
 
 
 def test_the_fuzzer_reports_a_violation(tmp_path, monkeypatch):
-    from mlp import cli
+    from mlp import api
 
     def broken(*args, **kwargs):
         raise KeyError("a bug")
     fuzzer = fuzz.Fuzzer(seed=0, workdir=tmp_path)
-    monkeypatch.setattr(cli, "build_report", broken)
+    monkeypatch.setattr(api, "build_report", broken)
     fuzzer.invoke("probe", ["evaluate", str(fuzzer.base)])
     assert len(fuzzer.violations) == 1 and "internal error: KeyError" in fuzzer.violations[0]

@@ -4,8 +4,8 @@ import pytest
 
 import mlp
 from mlp.errors import StateError
-from mlp.gradcheck import relative_error
-from mlp.layers import ACTIVATIONS
+from mlp.nn.gradcheck import relative_error
+from mlp.nn.layers import ACTIVATIONS
 
 TOL = 1e-6  # max relative error, float64 central differences
 
@@ -33,7 +33,7 @@ def away_from_kink(rng, shape):
 @pytest.mark.parametrize("name", sorted(ACTIVATIONS))
 @pytest.mark.parametrize("batch", [1, 4])
 def test_activation_gradient(name, batch, rng):
-    layer = mlp.layers.get_activation(name)
+    layer = mlp.nn.layers.get_activation(name)
     x = away_from_kink(rng, (batch, 5))
     upstream = rng.standard_normal((batch, 5))
     layer.forward(x, training=True)
@@ -104,7 +104,7 @@ def test_sigmoid_extremes_do_not_overflow():
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("factory", [
     lambda d: mlp.Linear(3, 2, dtype=d, rng=np.random.default_rng(0)),
-    *[(lambda name: lambda d: mlp.layers.get_activation(name))(n) for n in sorted(ACTIVATIONS)],
+    *[(lambda name: lambda d: mlp.nn.layers.get_activation(name))(n) for n in sorted(ACTIVATIONS)],
     lambda d: mlp.Dropout(0.3, rng=np.random.default_rng(0)),
 ])
 def test_dtype_in_equals_dtype_out(dtype, factory, rng):
@@ -149,7 +149,7 @@ def test_bad_inputs_are_rejected():
         mlp.Linear(0, 2)
     with pytest.raises(ValueError, match="unknown initializer"):
         mlp.Linear(2, 2, init="nope")
-    with pytest.raises(ValueError, match=r"\[0, 1\)"):
+    with pytest.raises(ValueError, match="must be >= 0 and < 1"):
         mlp.Dropout(1.0)
 
 

@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from mlp.gradcheck import relative_error
-from mlp.losses import LOSSES, get_loss
+from mlp.nn.gradcheck import relative_error
+from mlp.nn.losses import LOSSES, get_loss
 
 TOL = 1e-6
 
@@ -140,5 +140,5 @@ def test_errors_name_the_problem():
         get_loss("binary_cross_entropy").forward(np.zeros((2, 1)), [0, 2])
     with pytest.raises(ValueError, match="non-integer"):
         get_loss("multiclass_hinge").forward(np.zeros((2, 3)), np.array([0.5, 1.0]))
-    with pytest.raises(ValueError, match="delta must be a number > 0"):
+    with pytest.raises(ValueError, match="delta: must be > 0"):
         get_loss("huber", delta=0)

@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 
 import mlp
-from mlp.losses import LOSSES, get_loss
-from mlp.regularizers import REGULARIZERS, get_regularizer
+from mlp.nn.losses import LOSSES, get_loss
+from mlp.nn.regularizers import REGULARIZERS, get_regularizer
 
 TOL = 1e-6
 
@@ -14,7 +14,7 @@ def network(rng, sizes=(4, 6, 5, 3), activation="tanh", dropout=0.0):
     for index, (d_in, d_out) in enumerate(zip(sizes[:-1], sizes[1:])):
         layers.append(mlp.Linear(d_in, d_out, dtype=np.float64, rng=rng))
         if index < len(sizes) - 2:
-            layers.append(mlp.layers.get_activation(activation))
+            layers.append(mlp.nn.layers.get_activation(activation))
             if dropout:
                 layers.append(mlp.Dropout(dropout, rng=np.random.default_rng(5)))
     return mlp.Sequential(layers)
@@ -35,7 +35,7 @@ def test_network_gradcheck(loss_name, reg_name, rng):
     model = network(rng, sizes=(4, 6, 5, k))
     x = rng.standard_normal((3, 4))
     kwargs = {"l1_ratio": 0.3} if reg_name == "elastic_net" else {}
-    errors = mlp.gradcheck.check_gradients(model, get_loss(loss_name), x, target_for(loss_name, rng, 3, k),
+    errors = mlp.nn.gradcheck.check_gradients(model, get_loss(loss_name), x, target_for(loss_name, rng, 3, k),
                                            get_regularizer(reg_name, 0.05, **kwargs))
     assert set(errors) == {"0.W", "0.b", "2.W", "2.b", "4.W", "4.b", "input"}
     assert max(errors.values()) < TOL, errors
@@ -184,14 +184,14 @@ def test_regularizer_covers_weights_not_biases(name, omega, rng):
     reg.add_gradient(model)
     assert all(np.all(g == 0) for key, _, g in model.parameters() if key.endswith("b"))
     assert get_regularizer("none", 1.0).penalty(model) == 0.0
-    with pytest.raises(ValueError, match="lambda must be a number >= 0"):
+    with pytest.raises(ValueError, match="lambda: must be >= 0"):
         get_regularizer("l2", -1)
     with pytest.raises(ValueError, match="valid names: elastic_net, l1, l2, none"):
         get_regularizer("l3", 1.0)
 
 
 def test_max_norm_rescales_long_rows_only(rng):
-    from mlp.regularizers import apply_max_norm
+    from mlp.nn.regularizers import apply_max_norm
     model = mlp.Sequential([mlp.Linear(3, 4, dtype=np.float64, rng=rng)])
     W = model.layers[0].params["W"]
     W[...] = [[3, 4, 0], [0.3, 0.4, 0], [0, 0, 10], [1, 0, 0]]
@@ -200,8 +200,8 @@ def test_max_norm_rescales_long_rows_only(rng):
     np.testing.assert_allclose(W[0], [1.2, 1.6, 0])  # direction kept
 
 
-def test_build_mlp_with_input_dropout(rng):
-    from mlp.network import build_mlp
-    model = build_mlp(5, [4], 2, dropout=0.5, input_dropout=0.2, rng=rng, dropout_rng=rng)
+def test_architecture_with_input_dropout(rng):
+    from mlp.nn import Architecture
+    model = Architecture(5, [4], 2, dropout=0.5, input_dropout=0.2).build(rng, rng)
     assert [type(layer).__name__ for layer in model.layers] == ["Dropout", "Linear", "ReLU", "Dropout", "Linear"]
     assert model.forward(np.ones((3, 5)), training=False).shape == (3, 2)

@@ -6,7 +6,7 @@ import pytest
 
 import mlp
 from mlp.optim import OPTIMIZERS, get_optimizer
-from mlp.schedules import get_schedule
+from mlp.optim.schedules import get_schedule
 
 
 def reference_steps(name, theta, grads, **kw):
@@ -138,7 +138,7 @@ def test_a_bad_optimizer_state_changes_nothing(rng, edit, message):
 
 def test_optimizer_arguments_are_checked(rng):
     model = mlp.Sequential([mlp.Linear(2, 2, rng=rng)])
-    with pytest.raises(ValueError, match="lr must be a number > 0"):
+    with pytest.raises(ValueError, match="lr: must be > 0"):
         get_optimizer("sgd", model, lr=0)
     with pytest.raises(ValueError, match="momentum"):
         get_optimizer("sgd", model, lr=0.1, momentum=1.5)

@@ -3,8 +3,8 @@ import numpy as np
 from hypothesis import given, settings, strategies as st
 
 import mlp
-from mlp.layers import ACTIVATIONS
-from mlp.losses import get_loss
+from mlp.nn.layers import ACTIVATIONS
+from mlp.nn.losses import get_loss
 
 
 @settings(max_examples=40, deadline=None, derandomize=True, database=None)
@@ -16,7 +16,7 @@ def test_random_networks_pass_gradcheck(n, widths, activation, seed):
     for index, (d_in, d_out) in enumerate(zip(widths[:-1], widths[1:])):
         layers.append(mlp.Linear(d_in, d_out, dtype=np.float64, rng=rng))
         if index < len(widths) - 2:
-            layers.append(mlp.layers.get_activation(activation))
+            layers.append(mlp.nn.layers.get_activation(activation))
     model = mlp.Sequential(layers)
     x = rng.standard_normal((n, widths[0]))
     # keep every pre-activation at least 1e-3 (5x the stencil's reach) from the kinks of relu and leaky_relu

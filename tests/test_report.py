@@ -88,7 +88,7 @@ def test_regression_report_in_original_units(tmp_path):
     """)
     assert run("train", config, "--out", out).exit_code == 0
     report = json.loads((out / "report.json").read_text())
-    from mlp.datasets import load_builtin
+    from mlp.data.datasets import load_builtin
     data = load_builtin("diabetes")
     rows = np.array(report_rows(out))
     truth = data.y[rows, 0]
@@ -114,7 +114,7 @@ def test_regression_report_in_original_units(tmp_path):
 def report_rows(out):
     """The test rows of a run, from its evaluate-able config and seed."""
     from mlp.config import load_config
-    from mlp.trainer import build_experiment
+    from mlp.training.experiment import build_experiment
     return build_experiment(load_config(out / "config.yaml")).splits.test_rows
 
 

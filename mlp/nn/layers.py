@@ -20,12 +20,15 @@ The contract every layer keeps:
   training does not need it).
 * ``params`` and ``grads`` are dicts of arrays with the same keys and shapes. The arrays in
   ``params`` are the ones the layer computes with, so updating them in place changes the layer.
+* ``buffers`` holds arrays that are part of the layer's state but not trained (statistics a layer
+  keeps, say); they are saved and loaded with the parameters, never touched by an optimizer.
 """
 import numpy as np
 
-from .errors import StateError
+from ..errors import StateError
+from ..registry import lookup
+from ..validation import check_number
 from .initializers import get_initializer
-from .registry import lookup
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -57,6 +60,7 @@ class Layer:
     def __init__(self):
         self.params = {}
         self.grads = {}
+        self.buffers = {}
 
     def _cached(self, value):
         if value is None:
@@ -103,11 +107,8 @@ class Linear(Layer):
 
     def __init__(self, in_features, out_features, *, init="he", dtype=np.float32, rng=None):
         super().__init__()
-        for name, value in (("in_features", in_features), ("out_features", out_features)):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f"Linear: {name} must be an integer >= 1, got {value!r}")
-        self.in_features = int(in_features)
-        self.out_features = int(out_features)
+        self.in_features = check_number("Linear: in_features", in_features, 1, integer=True)
+        self.out_features = check_number("Linear: out_features", out_features, 1, integer=True)
         self.dtype = as_float_dtype(dtype)
         rng = np.random.default_rng() if rng is None else rng
         W = get_initializer(init)(rng, (self.out_features, self.in_features), self.dtype)
@@ -182,9 +183,7 @@ class LeakyReLU(Layer):
 
     def __init__(self, alpha=0.01):
         super().__init__()
-        if not 0 <= alpha < 1:
-            raise ValueError(f"LeakyReLU: alpha must be in [0, 1), got {alpha!r}")
-        self.alpha = float(alpha)
+        self.alpha = check_number("LeakyReLU: alpha", alpha, 0, 1, high_open=True)
         self._slope = None
 
     def forward(self, x, training=True):
@@ -261,9 +260,7 @@ class Dropout(Layer):
 
     def __init__(self, p, rng=None):
         super().__init__()
-        if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p < 1:
-            raise ValueError(f"Dropout: p must be a number in [0, 1), got {p!r}")
-        self.p = float(p)
+        self.p = check_number("Dropout: p", p, 0, 1, high_open=True)
         self.rng = np.random.default_rng() if rng is None else rng
         self._mask = None
 

@@ -4,9 +4,9 @@ import io
 import json
 from pathlib import Path
 
-from .checkpoint import require
-from .config import load_config
-from .errors import MlpError, clipped
+from ..config import load_config
+from ..errors import MlpError, clipped
+from ..io.archive import require
 
 METRICS = ("accuracy", "loss", "rmse", "mae", "r2")
 
@@ -27,7 +27,7 @@ def load_run(run_dir):
     config_path, report_path = run_dir / "config.yaml", run_dir / "report.json"
     if not config_path.is_file() or not report_path.is_file():
         raise MlpError(f"{run_dir}: not a finished run directory (needs config.yaml and report.json)")
-    config = load_config(config_path)
+    config = load_config(config_path).to_dict()
     try:
         report = json.loads(report_path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:

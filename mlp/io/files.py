@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import clipped
+from ..errors import clipped
 
 # Files get the permissions an ordinary open() would give (mkstemp alone makes them owner-only).
 _UMASK = os.umask(0)

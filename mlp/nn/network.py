@@ -1,11 +1,16 @@
-"""``Sequential``: layers applied in order, Algorithm 6.3 forward and Algorithm 6.4 backward.
+"""``Sequential``: layers applied in order, Algorithm 6.3 forward and Algorithm 6.4 backward; and
+:class:`Architecture`, the one description of the multi-layer perceptron a config or a model file
+names, from which every network of a run is built.
 
 The parameters of all layers live in one contiguous vector (``flat_params``) and their gradients in
 another (``flat_grads``); each layer's ``params[name]`` and ``grads[name]`` are views into them.
 An optimizer given the whole network updates every parameter with a few vector operations instead
 of a few per array. Take references to a layer's arrays after building the ``Sequential``: building
-it moves them into the shared vector.
+it moves them into the shared vector. A layer's ``buffers`` (state that is not trained) stay its
+own arrays; ``state_dict`` holds them beside the parameters.
 """
+from dataclasses import asdict, dataclass, field
+
 import numpy as np
 
 from .layers import FLOAT_DTYPES, Dropout, Layer, Linear, get_activation
@@ -74,6 +79,12 @@ class Sequential:
             for name, param in layer.params.items():
                 yield f"{index}.{name}", param, layer.grads[name]
 
+    def buffers(self):
+        """Yield ``(key, array)`` for every layer's non-trainable state, keyed like the parameters."""
+        for index, layer in enumerate(self.layers):
+            for name, array in getattr(layer, "buffers", {}).items():
+                yield f"{index}.{name}", array
+
     def weights(self):
         """Yield ``(key, W, grad)`` for the parameters a regularizer covers (weights, not biases)."""
         for index, layer in enumerate(self.layers):
@@ -84,16 +95,19 @@ class Sequential:
         return int(self.flat_params.size)
 
     def state_dict(self):
-        """Copies of all parameters, keyed ``"<layer index>.<param name>"`` (e.g. ``"0.W"``)."""
-        return {key: param.copy() for key, param, _ in self.parameters()}
+        """Copies of all parameters and buffers, keyed ``"<layer index>.<name>"`` (e.g. ``"0.W"``)."""
+        state = {key: param.copy() for key, param, _ in self.parameters()}
+        state.update((key, array.copy()) for key, array in self.buffers())
+        return state
 
     def load_state_dict(self, state):
-        """Copy ``state`` into the parameters in place; strict about keys and shapes.
+        """Copy ``state`` into the parameters and buffers in place; strict about keys and shapes.
 
         A missing or unexpected key, or a shape mismatch, raises ``ValueError`` naming the key (and
         both shapes); nothing is changed unless every entry fits.
         """
         own = {key: param for key, param, _ in self.parameters()}
+        own.update(self.buffers())
         missing = sorted(set(own) - set(state))
         unexpected = sorted(set(state) - set(own))
         if missing:
@@ -128,19 +142,41 @@ class Sequential:
         return f"Sequential([{inner}])"
 
 
-def build_mlp(input_width, hidden, n_outputs, activation="relu", dropout=0.0, init="he",
-              dtype=np.float32, rng=None, dropout_rng=None, input_dropout=0.0):
-    """``[Dropout →]`` then ``Linear → activation [→ Dropout]`` per hidden width, then ``Linear``.
+@dataclass(frozen=True)
+class Architecture:
+    """A multi-layer perceptron: ``[Dropout →]`` then ``Linear → activation [→ Dropout]`` per hidden
+    width, then ``Linear`` to ``n_outputs``.
 
-    ``rng`` draws the initial weights and ``dropout_rng`` the dropout masks (one stream shared by
-    every dropout layer, so saving its state saves all masks to come).
+    The input width comes from the data and the output width from the task; the rest from the
+    config's ``model`` section. Model files store it as a JSON object (:meth:`to_dict`).
     """
-    layers = [Dropout(input_dropout, rng=dropout_rng)] if input_dropout > 0 else []
-    widths = [input_width, *hidden]
-    for d_in, d_out in zip(widths[:-1], widths[1:]):
-        layers.append(Linear(d_in, d_out, init=init, dtype=dtype, rng=rng))
-        layers.append(get_activation(activation))
-        if dropout > 0:
-            layers.append(Dropout(dropout, rng=dropout_rng))
-    layers.append(Linear(widths[-1], n_outputs, init=init, dtype=dtype, rng=rng))
-    return Sequential(layers)
+
+    input_width: int
+    hidden: list = field(default_factory=list)
+    n_outputs: int = 1
+    activation: str = "relu"
+    dropout: float = 0.0
+    input_dropout: float = 0.0
+    init: str = "he"
+    dtype: str = "float32"
+
+    def build(self, rng=None, dropout_rng=None):
+        """The :class:`Sequential` network, weights drawn from ``rng``.
+
+        ``dropout_rng`` draws every dropout layer's masks (one stream shared by them all, so saving
+        its state saves every mask to come).
+        """
+        rng = np.random.default_rng() if rng is None else rng
+        dtype = np.dtype(self.dtype)
+        layers = [Dropout(self.input_dropout, rng=dropout_rng)] if self.input_dropout > 0 else []
+        widths = [self.input_width, *self.hidden]
+        for d_in, d_out in zip(widths[:-1], widths[1:]):
+            layers.append(Linear(d_in, d_out, init=self.init, dtype=dtype, rng=rng))
+            layers.append(get_activation(self.activation))
+            if self.dropout > 0:
+                layers.append(Dropout(self.dropout, rng=dropout_rng))
+        layers.append(Linear(widths[-1], self.n_outputs, init=self.init, dtype=dtype, rng=rng))
+        return Sequential(layers)
+
+    def to_dict(self):
+        return asdict(self)

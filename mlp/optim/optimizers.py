@@ -22,19 +22,18 @@ import math
 
 import numpy as np
 
-from .registry import lookup
+from ..registry import lookup
+from ..validation import Setting, check_number, declared_settings
+
+LR = Setting("float", 0.01, low=0, low_open=True)
+MOMENTUM = Setting("float", 0.0, low=0, high=1, high_open=True, doc="sgd, rmsprop")
+BETAS = Setting("pair", [0.9, 0.999], doc="adam, adamw")
+EPS = Setting("float", 1e-8, low=0, low_open=True, doc="adam, adamw, rmsprop")
 
 
-def _number(name, value, low, high=None, low_open=False):
-    ok = not isinstance(value, bool) and isinstance(value, (int, float, np.floating))
-    if ok:
-        ok = value > low if low_open else value >= low
-        ok = ok and (high is None or value < high)
-    if not ok:
-        bound = f"> {low}" if low_open else f">= {low}"
-        bound += f" and < {high}" if high is not None else ""
-        raise ValueError(f"{name} must be a number {bound}, got {value!r}")
-    return float(value)
+def _unit(name, value):
+    """A coefficient in [0, 1)."""
+    return check_number(name, value, 0, 1, high_open=True)
 
 
 def _param_pairs(params):
@@ -54,10 +53,11 @@ class Optimizer:
 
     name = "optimizer"
     buffer_names = ()
+    settings: dict = {"lr": LR}
 
     def __init__(self, params, lr):
         self.pairs = _param_pairs(params)
-        self.lr = _number(f"{self.name}: lr", lr, 0, low_open=True)
+        self.lr = check_number(f"{self.name}: lr", lr, 0, low_open=True)
         self.t = 0
         self.buffers = {name: [np.zeros_like(p) for p, _ in self.pairs] for name in self.buffer_names}
         self._scratch = [np.empty_like(p) for p, _ in self.pairs]
@@ -111,9 +111,10 @@ class SGD(Optimizer):
     """Stochastic gradient descent with optional (Nesterov) momentum, as ``torch.optim.SGD``."""
 
     name = "sgd"
+    settings = {**Optimizer.settings, "momentum": MOMENTUM, "nesterov": Setting("bool", False, doc="sgd")}
 
     def __init__(self, params, lr=0.01, momentum=0.0, nesterov=False):
-        self.momentum = _number("sgd: momentum", momentum, 0, 1)
+        self.momentum = _unit("sgd: momentum", momentum)
         if nesterov and self.momentum == 0:
             raise ValueError("sgd: nesterov needs momentum > 0")
         self.nesterov = bool(nesterov)
@@ -144,15 +145,16 @@ class Adam(Optimizer):
 
     name = "adam"
     buffer_names = ("exp_avg", "exp_avg_sq")
+    settings = {**Optimizer.settings, "betas": BETAS, "eps": EPS}
 
     def __init__(self, params, lr=0.001, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
         betas = tuple(betas)
         if len(betas) != 2:
             raise ValueError(f"{self.name}: betas must be two numbers, got {betas!r}")
-        self.beta1 = _number(f"{self.name}: betas[0]", betas[0], 0, 1)
-        self.beta2 = _number(f"{self.name}: betas[1]", betas[1], 0, 1)
-        self.eps = _number(f"{self.name}: eps", eps, 0, low_open=True)
-        self.weight_decay = _number(f"{self.name}: weight_decay", weight_decay, 0)
+        self.beta1 = _unit(f"{self.name}: betas[0]", betas[0])
+        self.beta2 = _unit(f"{self.name}: betas[1]", betas[1])
+        self.eps = check_number(f"{self.name}: eps", eps, 0, low_open=True)
+        self.weight_decay = check_number(f"{self.name}: weight_decay", weight_decay, 0)
         super().__init__(params, lr)
         self._second = [np.empty_like(p) for p, _ in self.pairs]
 
@@ -185,6 +187,7 @@ class AdamW(Adam):
     """Adam with decoupled weight decay θ ← θ(1 − lr·weight_decay), as ``torch.optim.AdamW``."""
 
     name = "adamw"
+    settings = {**Adam.settings, "weight_decay": Setting("float", 0.01, low=0, doc="adamw (decoupled)")}
 
     def __init__(self, params, lr=0.001, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01):
         super().__init__(params, lr, betas, eps, weight_decay)
@@ -198,11 +201,13 @@ class RMSprop(Optimizer):
     """RMSprop as ``torch.optim.RMSprop`` (not centered): s ← αs + (1−α)g², θ ← θ − lr·g/(√s + ε)."""
 
     name = "rmsprop"
+    settings = {**Optimizer.settings, "alpha": Setting("float", 0.99, low=0, high=1, high_open=True, doc="rmsprop"),
+                "eps": EPS, "momentum": MOMENTUM}
 
     def __init__(self, params, lr=0.01, alpha=0.99, eps=1e-8, momentum=0.0):
-        self.alpha = _number("rmsprop: alpha", alpha, 0, 1)
-        self.eps = _number("rmsprop: eps", eps, 0, low_open=True)
-        self.momentum = _number("rmsprop: momentum", momentum, 0, 1)
+        self.alpha = _unit("rmsprop: alpha", alpha)
+        self.eps = check_number("rmsprop: eps", eps, 0, low_open=True)
+        self.momentum = _unit("rmsprop: momentum", momentum)
         self.buffer_names = ("square_avg", "momentum") if self.momentum > 0 else ("square_avg",)
         super().__init__(params, lr)
 
@@ -226,6 +231,7 @@ class RMSprop(Optimizer):
 
 
 OPTIMIZERS = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop}
+OPTIMIZER_SETTINGS = declared_settings(OPTIMIZERS)
 
 
 def get_optimizer(name, params, **kwargs):

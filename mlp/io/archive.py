@@ -10,7 +10,7 @@ import hashlib
 import json
 import numpy as np
 
-from .errors import CheckpointError, shown
+from ..errors import CheckpointError, shown
 from .files import read_npz, write_atomic
 
 FORMAT_VERSION = 1

@@ -17,7 +17,8 @@ where ``weights`` is a :class:`~mlp.network.Sequential` (its ``W`` matrices) or 
 """
 import numpy as np
 
-from .registry import lookup
+from ..registry import lookup
+from ..validation import Setting, check_number, declared_settings
 
 
 def _weight_pairs(weights):
@@ -30,11 +31,10 @@ class Regularizer:
     """Base class: λ and the two operations; subclasses give Ω and ∇Ω for one matrix."""
 
     name = "none"
+    settings = {"lambda": Setting("float", 0.0, low=0, arg="lam", doc="λ in J = L + λΩ")}
 
     def __init__(self, lam=0.0):
-        if isinstance(lam, bool) or not isinstance(lam, (int, float)) or not lam >= 0:
-            raise ValueError(f"regularizer {self.name}: lambda must be a number >= 0, got {lam!r}")
-        self.lam = float(lam)
+        self.lam = check_number(f"regularizer {self.name}: lambda", lam, 0)
 
     @property
     def active(self):
@@ -97,12 +97,11 @@ class ElasticNet(Regularizer):
     """Ω = r Σ|W| + (1 − r) ½ Σ ‖W‖²_F with ``l1_ratio`` r ∈ [0, 1]."""
 
     name = "elastic_net"
+    settings = {**Regularizer.settings, "l1_ratio": Setting("float", 0.5, low=0, high=1, doc="elastic_net: r")}
 
     def __init__(self, lam=0.0, l1_ratio=0.5):
         super().__init__(lam)
-        if isinstance(l1_ratio, bool) or not isinstance(l1_ratio, (int, float)) or not 0 <= l1_ratio <= 1:
-            raise ValueError(f"elastic_net: l1_ratio must be in [0, 1], got {l1_ratio!r}")
-        self.l1_ratio = float(l1_ratio)
+        self.l1_ratio = check_number("elastic_net: l1_ratio", l1_ratio, 0, 1)
 
     def omega(self, W):
         r = self.l1_ratio
@@ -130,6 +129,7 @@ def apply_max_norm(weights, max_norm):
 
 
 REGULARIZERS = {"none": NoPenalty, "l2": L2, "l1": L1, "elastic_net": ElasticNet}
+REGULARIZER_SETTINGS = declared_settings(REGULARIZERS)
 
 
 def get_regularizer(name, lam=0.0, **kwargs):

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import DataError, shown
-from .files import gunzip, read_npz, regular_file
+from ..errors import DataError, shown
+from ..io.files import gunzip, read_npz, regular_file
 
 TASKS = ("classification", "regression")
 
@@ -53,7 +53,7 @@ def data_dir():
     override = os.environ.get("MLP_DATA_DIR")
     if override:
         return Path(override)
-    package = Path(__file__).resolve().parent
+    package = Path(__file__).resolve().parents[1]
     for candidate in (package / "_data", package.parent / "data"):
         if (candidate / "tabular").is_dir():
             return candidate
@@ -240,7 +240,7 @@ def load_csv(path, target=None, task=None, name=None):
     target, features = layout["target"], layout["features"]
     check_finite(X, str(path), "features", features, first_line=2)
     y, class_names, inferred = parse_target(raw_target, path, target)
-    task = infer_task(task, inferred, path)
+    task = infer_task(task, inferred, f"{path}: ")
     if task == "regression" and class_names is not None:
         if inferred == "strings":
             raise DataError(f"{path}: column {target!r} holds text, so it cannot be a regression target")
@@ -270,11 +270,11 @@ def parse_target(values, path, column):
     return np.array([index[v] for v in values], dtype=np.int64), names, "strings"
 
 
-def infer_task(task, inferred, path):
+def infer_task(task, inferred, where):
     if task in (None, "auto"):
         return "regression" if inferred == "floats" else "classification"
     if task not in TASKS:
-        raise DataError(f"{path}: task must be one of {', '.join(TASKS)}, got {task!r}")
+        raise DataError(f"{where}task must be one of {', '.join(TASKS)}, got {task!r}")
     return task
 
 
@@ -297,44 +297,59 @@ def load_npz(path, task=None, name=None):
             raise DataError(f"{path}: missing array {key!r}; found {', '.join(arrays) or 'none'}")
     if ("X_test" in arrays) != ("y_test" in arrays):
         raise DataError(f"{path}: X_test and y_test must come together")
-    X, y = _npz_pair(arrays, "X", "y", path)
-    kind = "floats" if y.dtype.kind == "f" else "integers"
-    task = infer_task(task, kind, path)
-    X_test = y_test = None
-    if "X_test" in arrays:
-        X_test, y_test = _npz_pair(arrays, "X_test", "y_test", path)
+    return from_arrays(arrays["X"], arrays["y"], arrays.get("X_test"), arrays.get("y_test"), task,
+                       name or path.stem, f"{path}: ")
+
+
+def from_arrays(X, y, X_test=None, y_test=None, task=None, name="arrays", where="", feature_names=None):
+    """A :class:`Dataset` from arrays: ``X`` (N, d) numeric; ``y`` (N,) class labels (integers or
+    strings) or (N,)/(N, k) float regression targets; optionally a test set ``X_test``, ``y_test``.
+
+    ``where`` prefixes messages (a file name, or nothing for arrays passed in from Python).
+    """
+    if (X_test is None) != (y_test is None):
+        raise DataError(f"{where}X_test and y_test must come together")
+    X, y = _checked_pair(X, y, "X", "y", where)
+    strings = y.dtype.kind in "US"
+    task = infer_task(task, "strings" if strings else "floats" if y.dtype.kind == "f" else "integers", where)
+    if X_test is not None:
+        X_test, y_test = _checked_pair(X_test, y_test, "X_test", "y_test", where)
         if X_test.shape[1] != X.shape[1]:
-            raise DataError(f"{path}: X_test has {X_test.shape[1]} columns but X has {X.shape[1]}")
+            raise DataError(f"{where}X_test has {X_test.shape[1]} columns but X has {X.shape[1]}")
     class_names = None
     if task == "classification":
         labels = [y] if y_test is None else [y, y_test]
         for key, values in zip(("y", "y_test"), labels):
             if values.ndim != 1 or (values.dtype.kind == "f" and np.any(values != np.round(values))):
-                raise DataError(f"{path}: {key} must hold integer class labels of shape (N,) for classification")
-        encoded, class_names = encode_labels(np.concatenate(labels).astype(np.int64))
+                raise DataError(f"{where}{key} must hold integer class labels of shape (N,) for classification")
+        pooled = np.concatenate(labels)
+        encoded, class_names = encode_labels(pooled if strings else pooled.astype(np.int64))
         y = encoded[:len(y)]
         y_test = None if y_test is None else encoded[len(y):]
     else:
+        if strings:
+            raise DataError(f"{where}y holds text, so it cannot be a regression target")
         y = y.astype(np.float64).reshape(len(y), -1)
         y_test = None if y_test is None else y_test.astype(np.float64).reshape(len(y_test), -1)
-    names = [f"x{j}" for j in range(X.shape[1])]
+    names = list(feature_names) if feature_names is not None else [f"x{j}" for j in range(X.shape[1])]
     width = 1 if task == "classification" else y.shape[1]
     targets = ["y"] if width == 1 else [f"y{j}" for j in range(width)]
-    return Dataset(name or path.stem, X, y, task, names, class_names, X_test, y_test, target_names=targets)
+    return Dataset(name, X, y, task, names, class_names, X_test, y_test, target_names=targets)
 
 
-def _npz_pair(arrays, x_key, y_key, path):
-    X, y = arrays[x_key], arrays[y_key]
+def _checked_pair(X, y, x_key, y_key, where):
+    X, y = np.asarray(X), np.asarray(y)
     if X.ndim != 2:
-        raise DataError(f"{path}: {x_key} must have shape (N, d), got {X.shape}")
+        raise DataError(f"{where}{x_key} must have shape (N, d), got {X.shape}")
     if y.ndim not in (1, 2):
-        raise DataError(f"{path}: {y_key} must have shape (N,) or (N, k), got {y.shape}")
+        raise DataError(f"{where}{y_key} must have shape (N,) or (N, k), got {y.shape}")
     if X.shape[0] != y.shape[0]:
-        raise DataError(f"{path}: {x_key} has {X.shape[0]} rows but {y_key} has {y.shape[0]}")
-    if X.dtype.kind not in "fiub" or y.dtype.kind not in "fiub":
-        raise DataError(f"{path}: {x_key} and {y_key} must be numeric arrays")
-    check_finite(X, f"{path}: {x_key}", "features")
-    check_finite(y.reshape(len(y), -1), f"{path}: {y_key}", "targets")
+        raise DataError(f"{where}{x_key} has {X.shape[0]} rows but {y_key} has {y.shape[0]}")
+    if X.dtype.kind not in "fiub" or y.dtype.kind not in "fiubUS":
+        raise DataError(f"{where}{x_key} must be a numeric array and {y_key} numbers or strings")
+    check_finite(X, f"{where}{x_key}", "features")
+    if y.dtype.kind not in "US":
+        check_finite(y.reshape(len(y), -1), f"{where}{y_key}", "targets")
     return X, y
 
 
@@ -356,6 +371,26 @@ def check_finite(array, where, what, columns=None, first_line=None):
         f"{where}: {count} NaN or infinite value(s) in the {what}; the first is at {position}, "
         f"column {column} ({array[row, col]})"
     )
+
+
+def read_feature_rows(path, transform):
+    """Raw feature rows for ``transform`` (a model's) from a CSV, its columns picked by name, or from
+    an NPZ file's array ``X`` (columns by position)."""
+    path = Path(path)
+    if path.suffix.lower() == ".npz":
+        X = read_npz(path, DataError, "input file").get("X")
+        if X is None:
+            raise DataError(f"{path}: no array 'X'")
+        if X.ndim != 2 or X.shape[1] != transform.width:
+            raise DataError(f"{path}: X must have shape (N, {transform.width}), got {X.shape}")
+        check_finite(X.astype(np.float64), str(path), "features")
+        return X
+
+    def choose(header):
+        return transform.columns_in(header, path), transform.feature_names, None
+    X, _ = read_csv_columns(path, choose)
+    check_finite(X, str(path), "features", transform.feature_names, first_line=2)
+    return X
 
 
 def load_path(path, target=None, task=None):

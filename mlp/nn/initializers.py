@@ -16,7 +16,7 @@ float32 and a float64 model built from the same seed start from the same numbers
 """
 import numpy as np
 
-from .registry import lookup
+from ..registry import lookup
 
 
 def he_normal(rng, shape, dtype):

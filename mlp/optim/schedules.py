@@ -14,22 +14,22 @@ then runs on e − w. Being a function of the epoch alone, a schedule needs no s
 """
 import math
 
-from .registry import lookup
+from ..registry import lookup
+from ..validation import Setting, check_number, declared_settings
+
+GAMMA = Setting("float", 0.1, low=0, high=1, low_open=True, doc="step, exponential")
 
 
 class Schedule:
     """Base class: ``lr_at(epoch)`` applies the warm-up, subclasses give ``factor(e)``."""
 
     name = "constant"
+    settings: dict = {"warmup_epochs": Setting("int", 0, low=0, doc="linear warm-up before any schedule")}
 
     def __init__(self, lr, epochs=1, warmup_epochs=0):
-        if not lr > 0:
-            raise ValueError(f"schedule: lr must be > 0, got {lr!r}")
-        if not isinstance(warmup_epochs, int) or warmup_epochs < 0:
-            raise ValueError(f"schedule: warmup_epochs must be an integer >= 0, got {warmup_epochs!r}")
-        self.lr = float(lr)
+        self.lr = check_number("schedule: lr", lr, 0, low_open=True)
         self.epochs = max(int(epochs), 1)
-        self.warmup_epochs = warmup_epochs
+        self.warmup_epochs = check_number("schedule: warmup_epochs", warmup_epochs, 0, integer=True)
 
     def lr_at(self, epoch):
         if epoch < self.warmup_epochs:
@@ -48,14 +48,12 @@ class StepDecay(Schedule):
     """lr(e) = lr · γ^⌊e / step_size⌋."""
 
     name = "step"
+    settings = {**Schedule.settings, "step_size": Setting("int", 10, low=1, doc="step"), "gamma": GAMMA}
 
     def __init__(self, lr, epochs=1, warmup_epochs=0, step_size=10, gamma=0.1):
         super().__init__(lr, epochs, warmup_epochs)
-        if not isinstance(step_size, int) or step_size < 1:
-            raise ValueError(f"schedule step: step_size must be an integer >= 1, got {step_size!r}")
-        if not 0 < gamma <= 1:
-            raise ValueError(f"schedule step: gamma must be in (0, 1], got {gamma!r}")
-        self.step_size, self.gamma = step_size, float(gamma)
+        self.step_size = check_number("schedule step: step_size", step_size, 1, integer=True)
+        self.gamma = check_number("schedule step: gamma", gamma, 0, 1, low_open=True)
 
     def rate(self, e):
         return self.lr * self.gamma ** (e // self.step_size)
@@ -65,12 +63,11 @@ class Exponential(Schedule):
     """lr(e) = lr · γ^e."""
 
     name = "exponential"
+    settings = {**Schedule.settings, "gamma": GAMMA}
 
     def __init__(self, lr, epochs=1, warmup_epochs=0, gamma=0.95):
         super().__init__(lr, epochs, warmup_epochs)
-        if not 0 < gamma <= 1:
-            raise ValueError(f"schedule exponential: gamma must be in (0, 1], got {gamma!r}")
-        self.gamma = float(gamma)
+        self.gamma = check_number("schedule exponential: gamma", gamma, 0, 1, low_open=True)
 
     def rate(self, e):
         return self.lr * self.gamma ** e
@@ -80,12 +77,11 @@ class Cosine(Schedule):
     """lr(e) = min_lr + (lr − min_lr)(1 + cos(π e / T)) / 2 over the T = epochs − warm-up epochs."""
 
     name = "cosine"
+    settings = {**Schedule.settings, "min_lr": Setting("float", 0.0, low=0, doc="cosine")}
 
     def __init__(self, lr, epochs=1, warmup_epochs=0, min_lr=0.0):
         super().__init__(lr, epochs, warmup_epochs)
-        if not 0 <= min_lr < lr:
-            raise ValueError(f"schedule cosine: min_lr must be in [0, lr), got {min_lr!r}")
-        self.min_lr = float(min_lr)
+        self.min_lr = check_number("schedule cosine: min_lr", min_lr, 0, self.lr, high_open=True)
 
     def rate(self, e):
         span = max(self.epochs - self.warmup_epochs, 1)
@@ -93,6 +89,7 @@ class Cosine(Schedule):
 
 
 SCHEDULES = {"constant": Constant, "step": StepDecay, "exponential": Exponential, "cosine": Cosine}
+SCHEDULE_SETTINGS = declared_settings(SCHEDULES)
 
 
 def get_schedule(name, lr, epochs=1, **kwargs):

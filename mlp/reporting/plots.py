@@ -3,7 +3,7 @@
 No pyplot and no ``matplotlib.use``: the backend a caller chose (a notebook's) is left alone, and
 runs trained in several threads can write their reports at the same time.
 """
-from .files import write_atomic
+from ..io.files import write_atomic
 
 
 def _figure(width, height):

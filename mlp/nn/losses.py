@@ -24,16 +24,15 @@ Shape: output ``(N, K)``; a regression target of shape ``(N,)`` is read as ``(N,
 ``prepare_target`` checks and converts a target once; ``forward_prepared`` then skips the checks,
 which is how the trainer uses a loss after validating the whole data set at load time.
 """
+from dataclasses import replace
+
 import numpy as np
 
+from ..registry import lookup
+from ..validation import Setting, check_number, declared_settings
 from .layers import FLOAT_DTYPES, sigmoid
-from .registry import lookup
 
-
-def _positive(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise ValueError(f"{name} must be a number > 0, got {value!r}")
-    return float(value)
+DELTA = Setting("float", 1.0, low=0, low_open=True, doc="huber/hinge δ; multiclass_hinge margin")
 
 
 def _check_output(output):
@@ -91,9 +90,13 @@ def as_labels(target, output_shape, loss_name):
 
 
 class Loss:
-    """Base class. Subclasses implement ``prepare_target`` and ``forward_prepared``."""
+    """Base class. Subclasses implement ``prepare_target`` and ``forward_prepared``.
+
+    ``settings`` declares the config keys (under ``loss:``) the loss takes, as constructor arguments.
+    """
 
     name = "loss"
+    settings: dict = {}
 
     def __init__(self):
         self._grad = None
@@ -171,10 +174,11 @@ class Huber(_RegressionLoss):
     """L = Σ_k ½r² if |r| < δ else δ|r| − ½δ²; dL/da = r if |r| < δ else δ·sign(r)."""
 
     name = "huber"
+    settings = {"delta": DELTA}
 
     def __init__(self, delta=1.0):
         super().__init__()
-        self.delta = _positive("huber: delta", delta)
+        self.delta = check_number("huber: delta", delta, 0, low_open=True)
 
     def _elementwise(self, r):
         absr = np.abs(r)
@@ -282,10 +286,11 @@ class Hinge(Loss):
     """
 
     name = "hinge"
+    settings = {"delta": DELTA}
 
     def __init__(self, delta=1.0):
         super().__init__()
-        self.delta = _positive("hinge: delta", delta)
+        self.delta = check_number("hinge: delta", delta, 0, low_open=True)
 
     def prepare_target(self, target, output_shape):
         return as_labels(target, output_shape, self.name)
@@ -310,10 +315,11 @@ class MulticlassHinge(Loss):
     """
 
     name = "multiclass_hinge"
+    settings = {"delta": replace(DELTA, arg="margin")}
 
     def __init__(self, margin=1.0):
         super().__init__()
-        self.margin = _positive("multiclass_hinge: margin", margin)
+        self.margin = check_number("multiclass_hinge: margin", margin, 0, low_open=True)
 
     def prepare_target(self, target, output_shape):
         return as_labels(target, output_shape, self.name)
@@ -356,9 +362,22 @@ def get_loss(name, **kwargs):
     return lookup(LOSSES, name, "loss")(**kwargs)
 
 
-def loss_from_config(loss_config):
-    """The loss a config's ``loss`` section describes (``delta`` is multiclass_hinge's margin)."""
-    name, delta = loss_config["name"], loss_config["delta"]
-    if name == "multiclass_hinge":
-        return get_loss(name, margin=delta)
-    return get_loss(name, delta=delta) if name in ("huber", "hinge") else get_loss(name)
+LOSS_SETTINGS = declared_settings(LOSSES)
+TARGET_ENCODINGS = ("one_hot", "plus_minus_one")
+
+
+def encode_targets(labels, n_classes, encoding, dtype=np.float32):
+    """Integer labels ``(N,)`` as ``one_hot`` rows (0/1) or ``plus_minus_one`` rows (±1), ``(N, K)``."""
+    rows = np.zeros((len(labels), n_classes), dtype=dtype)
+    rows[np.arange(len(labels)), labels] = 1
+    if encoding == "plus_minus_one":
+        rows = 2 * rows - 1
+    return rows
+
+
+def class_targets(labels, loss_name, encoding, n_outputs, dtype):
+    """Class labels as the loss ``loss_name`` takes them: rows encoded by ``encoding`` for a
+    regression loss, else the labels themselves."""
+    if encoding is not None and loss_name in REGRESSION_LOSSES:
+        return encode_targets(labels, n_outputs, encoding, dtype)
+    return labels

@@ -1,0 +1,1 @@
+"""Data: loaders for the built-in sets and user files, the feature transform, splits and batches."""

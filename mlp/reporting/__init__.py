@@ -1,0 +1,1 @@
+"""Reports: metrics, the report structure and its JSON and Markdown renderings, plots, comparisons."""

@@ -1,0 +1,2 @@
+"""Training: building an experiment from a config, the trainer and its callbacks, checkpoints and
+run directories."""

@@ -1,0 +1,145 @@
+"""An experiment: everything a run is made of, built from a config (no training yet).
+
+The rows come from the config's data set or file, or from the caller as a
+:class:`~mlp.data.datasets.Dataset`. Randomness comes from one seed split into four named streams:
+``init`` (weights), ``split`` (test and validation rows), ``shuffle`` (batch order) and ``dropout``
+(masks).
+"""
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..config import Config
+from ..data.datasets import Dataset, load_builtin, load_path
+from ..data.splits import Splits, prepare
+from ..errors import CheckpointError, ConfigError, DataError, shown
+from ..io.archive import load_state_dict
+from ..model import Model
+from ..nn.losses import CLASSIFICATION_LOSSES, REGRESSION_LOSSES, class_targets, get_loss
+from ..nn.network import Architecture, Sequential
+from ..nn.regularizers import get_regularizer
+from ..optim.optimizers import get_optimizer
+from ..optim.schedules import get_schedule
+
+STREAMS = ("init", "split", "shuffle", "dropout")
+
+
+def random_streams(seed):
+    """One Generator per named stream, all derived from ``seed``."""
+    children = np.random.SeedSequence(seed).spawn(len(STREAMS))
+    return {name: np.random.default_rng(child) for name, child in zip(STREAMS, children)}
+
+
+def align_labels(labels, names, class_names, source):
+    """``labels`` (indices into ``names``) re-indexed into ``class_names``, matched by name."""
+    index = {name: i for i, name in enumerate(class_names)}
+    unknown = [name for name in names if name not in index]
+    if unknown:
+        raise ConfigError(f"{source}: class {shown(unknown[0])} is not one the model knows ({', '.join(class_names)})")
+    return np.array([index[name] for name in names], dtype=np.int64)[labels]
+
+
+def load_dataset(data):
+    """The rows a config's ``data`` section names: a built-in set, or a file (and a test file)."""
+    if data.name is not None:
+        dataset = load_builtin(data.name)
+    else:
+        dataset = load_path(data.path, data.target, data.task)
+        if data.test_path is not None:
+            test = load_path(data.test_path, data.target, data.task)
+            if test.n_features != dataset.n_features:
+                raise ConfigError(
+                    f"data.test_path has {test.n_features} features but data.path has {dataset.n_features}"
+                )
+            y_test = test.y if dataset.task == "regression" else \
+                align_labels(test.y, test.class_names, dataset.class_names, "data.test_path")
+            dataset.X_test, dataset.y_test = test.X, y_test
+    return dataset
+
+
+def check_task(config, task, n_classes):
+    """Loss/task agreement, checked once the data's task is known."""
+    loss = config.loss.name
+    where = f"loss.name: {loss}"
+    if config.data.task != "auto" and task != config.data.task:
+        raise ConfigError(f"data.task: {config.data.task} does not fit the data ({task})")
+    if task == "regression" and loss in CLASSIFICATION_LOSSES:
+        raise ConfigError(f"{where} needs class labels, but the data's target is a regression target (floats)")
+    if task == "classification" and loss in REGRESSION_LOSSES and config.loss.target_encoding is None:
+        raise ConfigError(
+            f"{where} is a regression loss but the target holds class labels; set loss.target_encoding "
+            f"to one_hot or plus_minus_one to train it on encoded labels, or use a classification loss"
+        )
+    if task == "classification" and n_classes < 2:
+        source = config.data.path or config.data.name or "the data"
+        raise DataError(f"{source}: the target holds a single class; classification needs at least 2")
+    if loss == "binary_cross_entropy" and n_classes != 2:
+        raise ConfigError(f"{where} needs exactly 2 classes, the data has {n_classes}")
+    monitor = config.training.early_stopping.monitor
+    if monitor == ("val_accuracy" if task == "regression" else "val_rmse"):
+        raise ConfigError(f"training.early_stopping.monitor: {monitor} does not apply to a {task} task")
+
+
+@dataclass
+class Experiment:
+    """Everything a run is made of: the config, the prepared data, the network and what trains it."""
+
+    config: Config
+    splits: Splits
+    architecture: Architecture
+    network: Sequential
+    loss: object
+    regularizer: object
+    optimizer: object
+    schedule: object
+    streams: dict
+    targets: dict = field(default_factory=dict)
+
+    def model(self):
+        """The network as a :class:`~mlp.model.Model` (it shares the network's arrays)."""
+        s = self.splits
+        return Model(self.network, self.architecture, self.config, s.task, s.class_names, s.transform,
+                     s.target_scaler, s.target_names)
+
+    def loss_targets(self, y):
+        """Targets in the form the loss takes (encoded where a regression loss meets class labels)."""
+        dtype, n_outputs = self.network.dtype, self.splits.n_outputs
+        if self.splits.task == "classification":
+            y = class_targets(y, self.config.loss.name, self.config.loss.target_encoding, n_outputs, dtype)
+        else:
+            y = np.asarray(y, dtype=dtype)
+        return self.loss.prepare_target(y, (len(y), n_outputs))
+
+
+def build_experiment(config: Config, dataset: Dataset | None = None) -> Experiment:
+    """Load (unless given) and split the data, build the network, loss, regularizer, optimizer and schedule."""
+    streams = random_streams(config.seed)
+    dataset = load_dataset(config.data) if dataset is None else dataset
+    classification = dataset.task == "classification"
+    n_classes = len(dataset.class_names) if classification else 0
+    check_task(config, dataset.task, n_classes)
+    n_outputs = 1 if config.loss.name == "binary_cross_entropy" else (n_classes if classification else dataset.y.shape[1])
+    dtype = np.dtype(config.training.dtype)
+    data = config.data
+    splits = prepare(dataset, streams["split"], data.validation_split, data.test_split, data.standardize, dtype,
+                     data.standardize_target, data.corrupt_targets, n_outputs)
+    model = config.model
+    architecture = Architecture(int(dataset.n_features), list(model.hidden), n_outputs, model.activation,
+                                model.dropout, model.input_dropout, model.init, dtype.name)
+    del dataset
+    network = architecture.build(streams["init"], streams["dropout"])
+    if model.init_from is not None:
+        try:
+            network.load_state_dict(load_state_dict(model.init_from))
+        except (ValueError, CheckpointError) as exc:
+            raise ConfigError(f"model.init_from: {exc}") from None
+    loss = get_loss(config.loss.name, **config.loss.arguments())
+    regularizer = get_regularizer(config.regularization.name, **config.regularization.arguments())
+    optimizer = get_optimizer(config.optimizer.name, network, **config.optimizer.arguments())
+    schedule_config = config.optimizer.schedule
+    schedule = get_schedule(schedule_config.name, config.optimizer.lr, config.training.epochs,
+                            **schedule_config.arguments())
+    experiment = Experiment(config, splits, architecture, network, loss, regularizer, optimizer, schedule, streams)
+    for split in ("train", "val", "test"):
+        experiment.targets[split] = experiment.loss_targets(getattr(splits, f"y_{split}"))
+    return experiment
