@@ -6,15 +6,34 @@ run directory); :class:`Callback` to hook into training. The building blocks: la
 :class:`Sequential` (:mod:`mlp.nn`), losses, regularizers, gradient checking, optimizers and
 schedules (:mod:`mlp.optim`).
 """
+
 from .api import Result, load, train
 from .model import Model
 from .nn import Dropout, Identity, LeakyReLU, Linear, ReLU, Sequential, Sigmoid, Tanh, gradcheck, losses, regularizers
-from .optim import optimizers as optim, schedules
-from .training.callbacks import Callback
+from .optim import optimizers as optim
+from .optim import schedules
+from .training.trainer import Callback
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "Callback", "Dropout", "Identity", "LeakyReLU", "Linear", "Model", "ReLU", "Result", "Sequential", "Sigmoid",
-    "Tanh", "gradcheck", "load", "losses", "optim", "regularizers", "schedules", "train", "__version__",
+    "Callback",
+    "Dropout",
+    "Identity",
+    "LeakyReLU",
+    "Linear",
+    "Model",
+    "ReLU",
+    "Result",
+    "Sequential",
+    "Sigmoid",
+    "Tanh",
+    "gradcheck",
+    "load",
+    "losses",
+    "optim",
+    "regularizers",
+    "schedules",
+    "train",
+    "__version__",
 ]

@@ -3,24 +3,26 @@
 Every front end — the ``mlp`` command, Python code, and later the scikit-learn estimators and the
 sweep workers — trains through :func:`train`; none of them re-implements a piece of a run.
 """
+
 import json
 import sys
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
 from .config import Config, ignored_keys, load_config
 from .data.datasets import BUILTIN, from_arrays, load_path
 from .data.splits import split_features, split_rows_of, split_targets
-from .errors import ArgumentError, CheckpointError, DataError, NonFiniteError, clipped
+from .errors import ArgumentError, CheckpointError, DataError, MlpError, NonFiniteError, clipped
 from .model import Model, load_model, model_path
 from .reporting.report import build_report, write_report
 from .training import checkpoints, runs
-from .training.callbacks import Callback, ProgressPrinter, StopOnSignal
+from .training.callbacks import ProgressPrinter, StopOnSignal
 from .training.experiment import Experiment, align_labels, build_experiment, load_dataset, random_streams
-from .training.trainer import Trainer
+from .training.trainer import Callback, Trainer
 
 
 class _NewRunDir:
@@ -54,10 +56,19 @@ def load(path) -> Model:
     return load_model(model_path(path))
 
 
-def train(config: str | Path | dict | Config | None, *, data: Sequence | None = None, out: Any = None,
-          overrides: Iterable[str] = (), callbacks: Iterable[Callback] = (), quiet: bool = True,
-          resume: bool = False, overwrite: bool = False, handle_signals: bool = False,
-          stream=None) -> Result:
+def train(
+    config: str | Path | dict | Config | None,
+    *,
+    data: Sequence | None = None,
+    out: Any = None,
+    overrides: Iterable[str] = (),
+    callbacks: Iterable[Callback] = (),
+    quiet: bool = True,
+    resume: bool = False,
+    overwrite: bool = False,
+    handle_signals: bool = False,
+    stream=None,
+) -> Result:
     """Train the experiment ``config`` describes; return the model, its report and its history.
 
     Parameters
@@ -88,8 +99,9 @@ def train(config: str | Path | dict | Config | None, *, data: Sequence | None = 
         if state == "finished":
             return _finished_run(Path(out))
         config = Path(out) / "config.yaml" if config is None else config
-    config = load_config(config.to_dict() if isinstance(config, Config) else config, overrides,
-                         data_given=data is not None)
+    config = load_config(
+        config.to_dict() if isinstance(config, Config) else config, overrides, data_given=data is not None
+    )
     experiment = build_experiment(config, None if data is None else from_arrays(*data))
     for note in ignored_keys(config):
         print(f"warning: {note}", file=stream)
@@ -116,8 +128,11 @@ def train(config: str | Path | dict | Config | None, *, data: Sequence | None = 
         try:
             trainer.run()
         except NonFiniteError as exc:
-            kept = ("the last good checkpoint is kept" if (run_dir / "last.npz").exists()
-                    else "no epoch had finished, so there is no checkpoint")
+            kept = (
+                "the last good checkpoint is kept"
+                if (run_dir / "last.npz").exists()
+                else "no epoch had finished, so there is no checkpoint"
+            )
             raise NonFiniteError(f"{exc}; {kept}") from None
         model = experiment.model()
         model.save(run_dir / "model.npz")
@@ -143,9 +158,12 @@ def _train_in_memory(experiment: Experiment, callbacks, quiet, stream) -> Result
 def _announce(experiment, run_dir, stream):
     sizes = experiment.splits.sizes()
     where = "in memory" if run_dir is None else f"→ {run_dir}"
-    print(f"training {experiment.config.name}: {experiment.network.num_parameters():,} parameters, "
-          f"{sizes['train']} train / {sizes['validation']} validation / {sizes['test']} test rows {where}",
-          file=stream, flush=True)
+    print(
+        f"training {experiment.config.name}: {experiment.network.num_parameters():,} parameters, "
+        f"{sizes['train']} train / {sizes['validation']} validation / {sizes['test']} test rows {where}",
+        file=stream,
+        flush=True,
+    )
 
 
 def _report(experiment, trainer, model, path, history, run_dir):
@@ -158,9 +176,13 @@ def _report(experiment, trainer, model, path, history, run_dir):
     outputs = model.network.predict(splits.X_test)
     y = splits.y_test if model.task == "classification" else model.in_target_units(splits.y_test)
     seen = n_train * len(history)
-    training = {"epochs_run": state.epoch, "best_epoch": state.best_epoch or state.epoch,
-                "stop_reason": state.stop_reason, "wall_time_seconds": state.elapsed,
-                "samples_per_second": seen / state.elapsed if state.elapsed else 0.0}
+    training = {
+        "epochs_run": state.epoch,
+        "best_epoch": state.best_epoch or state.epoch,
+        "stop_reason": state.stop_reason,
+        "wall_time_seconds": state.elapsed,
+        "samples_per_second": seen / state.elapsed if state.elapsed else 0.0,
+    }
     report = build_report(model, path, outputs, y, splits.test_rows, "test", sizes, training)
     if run_dir is not None:
         write_report(report, run_dir, model, history, outputs, y)
@@ -176,7 +198,6 @@ def _finished_run(run_dir: Path) -> Result:
     return Result(load(run_dir), report, runs.read_history(run_dir), run_dir, already_finished=True)
 
 
-
 def evaluate(model, data: str | None = None, split: str = "test", out=None) -> dict:
     """The evaluation report of ``model`` (a :class:`~mlp.model.Model`, a model file or a run
     directory); written into ``out`` when it is given.
@@ -190,11 +211,19 @@ def evaluate(model, data: str | None = None, split: str = "test", out=None) -> d
         path = model_path(model)
         model = load_model(path)
     config = model.config
+    if data is None and config.data.name is None and config.data.path is None:
+        raise MlpError(
+            f"{path or 'the model'}: trained on rows given as arrays, so its config gives no data set "
+            f"to evaluate on; pass data (a built-in data set's name or a file)"
+        )
     if data is not None and data not in BUILTIN:
         dataset = load_path(data, config.data.target, model.task)
         _check_width(dataset, model, data)
-        y = dataset.y if model.task == "regression" else \
-            align_labels(dataset.y, dataset.class_names, model.class_names, data)
+        y = (
+            dataset.y
+            if model.task == "regression"
+            else align_labels(dataset.y, dataset.class_names, model.class_names, data)
+        )
         outputs = model.outputs(dataset.X)
         rows, sizes, split = np.arange(len(y)), {"evaluated": len(y)}, Path(data).name
     else:
@@ -206,8 +235,13 @@ def evaluate(model, data: str | None = None, split: str = "test", out=None) -> d
             dataset.y = align_labels(dataset.y, dataset.class_names, model.class_names, source)
             if dataset.y_test is not None:
                 dataset.y_test = align_labels(dataset.y_test, dataset.class_names, model.class_names, source)
-        split_of = split_rows_of(dataset, random_streams(config.seed)["split"], data_config.validation_split,
-                                 data_config.test_split, data_config.corrupt_targets)
+        split_of = split_rows_of(
+            dataset,
+            random_streams(config.seed)["split"],
+            data_config.validation_split,
+            data_config.test_split,
+            data_config.corrupt_targets,
+        )
         outputs = model.network.predict(split_features(dataset, split_of, model.transform, model.network.dtype, split))
         y = split_targets(dataset, split_of, split)
         rows = getattr(split_of, split)

@@ -7,6 +7,7 @@ error`` and exits with status 1 (``--debug`` shows the traceback either way). A 
 with status 3; an interrupted one (Ctrl-C, SIGTERM) with 130 after saving a resumable checkpoint,
 and any other interrupted command with 130 too.
 """
+
 import csv
 import io
 import signal
@@ -25,7 +26,8 @@ from .errors import ArgumentError, Interrupted, MlpError, NonFiniteError
 from .io.files import write_text_atomic
 from .model import load_model, model_path
 from .nn.gradcheck import check_gradients
-from .reporting.compare import compare as compare_runs, render
+from .reporting.compare import compare as compare_runs
+from .reporting.compare import render
 from .reporting.markdown import summary_line
 from .training.experiment import build_experiment
 
@@ -74,8 +76,11 @@ class Cli(click.Group):
             where = f"{exc.filename}: " if exc.filename else ""
             self._fail(ctx, f"error: {where}{exc.strerror or exc}", EXIT_USER_ERROR)
         except MemoryError as exc:
-            self._fail(ctx, f"error: out of memory ({exc}); a smaller model.hidden or training.batch_size "
-                            f"needs less", EXIT_USER_ERROR)
+            self._fail(
+                ctx,
+                f"error: out of memory ({exc}); a smaller model.hidden or training.batch_size needs less",
+                EXIT_USER_ERROR,
+            )
         except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
         except Exception as exc:  # a bug, not the user's doing: still no traceback unless --debug
@@ -115,11 +120,20 @@ def main(ctx, debug):
 
 @main.command()
 @click.argument("config_path", metavar="CONFIG", required=False, type=click.Path(dir_okay=False))
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
-              help="Override a config key (dotted path; value parsed as YAML). Repeatable.")
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override a config key (dotted path; value parsed as YAML). Repeatable.",
+)
 @click.option("--out", type=click.Path(file_okay=False), help="Run directory (default runs/<name>-<time>).")
-@click.option("--resume", "resume_dir", type=click.Path(file_okay=False),
-              help="Continue the run in this directory from its last.npz.")
+@click.option(
+    "--resume",
+    "resume_dir",
+    type=click.Path(file_okay=False),
+    help="Continue the run in this directory from its last.npz.",
+)
 @click.option("--overwrite", is_flag=True, help="Replace the run files of a non-empty --out directory.")
 @click.option("--quiet", is_flag=True, help="Print only the final result.")
 def train(config_path, overrides, out, resume_dir, overwrite, quiet):
@@ -129,15 +143,23 @@ def train(config_path, overrides, out, resume_dir, overwrite, quiet):
     resume = resume_dir is not None
     run_dir = resume_dir if resume else (out or api.NEW_RUN)
     try:
-        result = api.train(config_path, out=run_dir, overrides=overrides, quiet=quiet, resume=resume,
-                           overwrite=overwrite, handle_signals=True)
+        result = api.train(
+            config_path,
+            out=run_dir,
+            overrides=overrides,
+            quiet=quiet,
+            resume=resume,
+            overwrite=overwrite,
+            handle_signals=True,
+        )
     except Interrupted as exc:
         where = resume_dir or out or "the run directory"
         click.echo(f"interrupted ({exc}); checkpoint saved. Resume with: mlp train --resume {where}", err=True)
         sys.exit(EXIT_INTERRUPTED)
     if result.already_finished:
-        click.echo(f"run {result.run_dir} already finished ({result.report['training']['stop_reason']}); "
-                   f"nothing to resume")
+        click.echo(
+            f"run {result.run_dir} already finished ({result.report['training']['stop_reason']}); nothing to resume"
+        )
         return
     click.echo(summary_line(result.report, result.run_dir))
 
@@ -148,8 +170,13 @@ def train(config_path, overrides, out, resume_dir, overwrite, quiet):
 @main.command()
 @click.argument("model", type=click.Path())
 @click.option("--data", "data", help="A built-in data set name or a data file (every row is evaluated).")
-@click.option("--split", type=click.Choice(["test", "val", "train"]), default="test", show_default=True,
-              help="Which split of the run's (or the built-in set's) data to evaluate.")
+@click.option(
+    "--split",
+    type=click.Choice(["test", "val", "train"]),
+    default="test",
+    show_default=True,
+    help="Which split of the run's (or the built-in set's) data to evaluate.",
+)
 @click.option("--out", type=click.Path(file_okay=False), help="Report folder (default: <model dir>/eval-<split>).")
 def evaluate(model, data, split, out):
     """Write an evaluation report for MODEL (a model.npz or a run directory)."""
@@ -158,6 +185,8 @@ def evaluate(model, data, split, out):
     out_dir = Path(out) if out else path.parent / f"eval-{scored}"
     report = api.evaluate(path, data, split, out_dir)
     click.echo(summary_line(report, out_dir))
+
+
 # ---------------------------------------------------------------------------------------- predict
 
 
@@ -208,12 +237,16 @@ def summary(config_path, overrides):
     experiment = build_experiment(config)
     width = experiment.architecture.input_width
     rows = experiment.network.summary(width)
-    lines = [f"{'#':>3}  {'layer':<24} {'output shape':<14} {'parameters':>12}",
-             f"{'':>3}  {'input':<24} {f'(N, {width})':<14} {'':>12}"]
+    lines = [
+        f"{'#':>3}  {'layer':<24} {'output shape':<14} {'parameters':>12}",
+        f"{'':>3}  {'input':<24} {f'(N, {width})':<14} {'':>12}",
+    ]
     for index, name, out_width, count in rows:
         lines.append(f"{index:>3}  {name:<24} {f'(N, {out_width})':<14} {count:>12,}")
-    lines.append(f"total parameters: {experiment.network.num_parameters():,}  "
-                 f"(loss {config.loss.name}, {experiment.splits.task}, dtype {config.training.dtype})")
+    lines.append(
+        f"total parameters: {experiment.network.num_parameters():,}  "
+        f"(loss {config.loss.name}, {experiment.splits.task}, dtype {config.training.dtype})"
+    )
     click.echo("\n".join(lines))
 
 
@@ -230,18 +263,39 @@ def _finite(ctx, param, value):
 @main.command()
 @click.argument("config_path", metavar="CONFIG", type=click.Path(dir_okay=False))
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config key.")
-@click.option("--rows", default=4, show_default=True, type=click.IntRange(min=1), help="Training rows in the checked batch.")
-@click.option("--entries", default=50, show_default=True, type=click.IntRange(min=0), help="Entries checked per parameter array (0: all).")
-@click.option("--tolerance", default=1e-6, show_default=True, type=click.FloatRange(min=0, min_open=True), callback=_finite,
-              help="Largest acceptable relative error.")
+@click.option(
+    "--rows", default=4, show_default=True, type=click.IntRange(min=1), help="Training rows in the checked batch."
+)
+@click.option(
+    "--entries",
+    default=50,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Entries checked per parameter array (0: all).",
+)
+@click.option(
+    "--tolerance",
+    default=1e-6,
+    show_default=True,
+    type=click.FloatRange(min=0, min_open=True),
+    callback=_finite,
+    help="Largest acceptable relative error.",
+)
 def gradcheck(config_path, overrides, rows, entries, tolerance):
     """Check CONFIG's backpropagation against finite differences (float64, its own data)."""
     config = load_config(config_path, [*overrides, "training.dtype=float64"])
     experiment = build_experiment(config)
     x = experiment.splits.X_train[:rows]
     y = experiment.targets["train"][:rows]
-    errors = check_gradients(experiment.network, experiment.loss, x, y, experiment.regularizer,
-                             entries=entries or None, rng=np.random.default_rng(config.seed))
+    errors = check_gradients(
+        experiment.network,
+        experiment.loss,
+        x,
+        y,
+        experiment.regularizer,
+        entries=entries or None,
+        rng=np.random.default_rng(config.seed),
+    )
     width = max(map(len, errors))
     for key, error in errors.items():
         click.echo(f"{key:<{width}}  {error:.3e}  {'ok' if error < tolerance else 'FAIL'}")

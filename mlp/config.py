@@ -13,6 +13,7 @@ dataclasses below, each declared with its :class:`~mlp.validation.Setting`. The 
 their other keys are the settings the components of that family declare beside their code
 (``settings = {...}`` on each class), so a new optimizer setting is written once, in the optimizer.
 """
+
 import copy
 import difflib
 import hashlib
@@ -35,8 +36,17 @@ from .optim.schedules import SCHEDULE_SETTINGS, SCHEDULES
 from .validation import Setting
 
 # What must match for ``--resume``: the data, the network, the loss and the optimizer's state layout.
-STRUCTURAL = ("seed", "data", "model", "loss", "regularization", "optimizer.name", "training.dtype",
-              "training.batch_size", "training.shuffle")
+STRUCTURAL = (
+    "seed",
+    "data",
+    "model",
+    "loss",
+    "regularization",
+    "optimizer.name",
+    "training.dtype",
+    "training.batch_size",
+    "training.shuffle",
+)
 
 
 def setting(kind, default=None, *, key=None, **constraints):
@@ -68,8 +78,9 @@ class DataConfig:
     test_split: float = setting("float", 0.2, low=0, high=1, high_open=True)
     standardize: bool | None = setting("bool", nullable=True, doc="default: true for tabular data")
     standardize_target: bool = setting("bool", True, doc="regression: train on standardized targets")
-    corrupt_targets: float = setting("float", 0.0, low=0, high=1, high_open=True,
-                                     doc="regression: share of non-test targets shifted by ±10 std")
+    corrupt_targets: float = setting(
+        "float", 0.0, low=0, high=1, high_open=True, doc="regression: share of non-test targets shifted by ±10 std"
+    )
 
 
 @dataclass
@@ -103,8 +114,7 @@ class Component:
     def ignored(self) -> list:
         """Keys set away from their defaults that the chosen component does not take."""
         own = self.family[self.name].settings
-        return [key for key, spec in self.declared.items()
-                if key not in own and self.options[key] != spec.default]
+        return [key for key, spec in self.declared.items() if key not in own and self.options[key] != spec.default]
 
 
 @dataclass
@@ -113,8 +123,9 @@ class LossConfig(Component):
     declared: ClassVar[dict] = LOSS_SETTINGS
     default_name: ClassVar[str] = "cross_entropy"
 
-    target_encoding: str | None = setting("name", nullable=True, choices=TARGET_ENCODINGS,
-                                          doc="lets a regression loss train on class labels")
+    target_encoding: str | None = setting(
+        "name", nullable=True, choices=TARGET_ENCODINGS, doc="lets a regression loss train on class labels"
+    )
 
 
 @dataclass
@@ -123,8 +134,13 @@ class RegularizationConfig(Component):
     declared: ClassVar[dict] = REGULARIZER_SETTINGS
     default_name: ClassVar[str] = "none"
 
-    max_norm: float | None = setting("float", nullable=True, low=0, low_open=True,
-                                     doc="after each step, rescale every unit's incoming weights to L2 norm <= this")
+    max_norm: float | None = setting(
+        "float",
+        nullable=True,
+        low=0,
+        low_open=True,
+        doc="after each step, rescale every unit's incoming weights to L2 norm <= this",
+    )
 
 
 @dataclass
@@ -160,11 +176,18 @@ class TrainingConfig:
     batch_size: int = setting("int", 128, low=1)
     shuffle: bool = setting("bool", True)
     dtype: str = setting("name", "float32", choices=("float32", "float64"))
-    clip_grad_norm: float | None = setting("float", nullable=True, low=0, low_open=True,
-                                           doc="rescale the gradient vector to at most this L2 norm")
-    checkpoint_seconds: float | None = setting("float", 600.0, nullable=True, low=0, low_open=True,
-                                               doc="also save last.npz inside an epoch once this long has "
-                                                   "passed since the last save (null: at epoch ends only)")
+    clip_grad_norm: float | None = setting(
+        "float", nullable=True, low=0, low_open=True, doc="rescale the gradient vector to at most this L2 norm"
+    )
+    checkpoint_seconds: float | None = setting(
+        "float",
+        600.0,
+        nullable=True,
+        low=0,
+        low_open=True,
+        doc="also save last.npz inside an epoch once this long has "
+        "passed since the last save (null: at epoch ends only)",
+    )
     early_stopping: EarlyStoppingConfig = section(EarlyStoppingConfig)
 
 
@@ -225,6 +248,7 @@ def _build(cls, raw, path):
     def value(key, spec):
         where = f"{path}.{key}" if path else key
         return spec.check(where, raw.get(key, copy.deepcopy(spec.default)))
+
     values = {}
     if issubclass(cls, Component):
         values["name"] = value("name", accepted["name"])
@@ -273,9 +297,7 @@ def _duplicates(node, path="", seen=None):
             key = key_node.value
             where = f"{path}.{key}" if path else str(key)
             if key in keys:
-                raise ConfigError(
-                    f"duplicate key {where!r} (lines {keys[key] + 1} and {key_node.start_mark.line + 1})"
-                )
+                raise ConfigError(f"duplicate key {where!r} (lines {keys[key] + 1} and {key_node.start_mark.line + 1})")
             keys[key] = key_node.start_mark.line
             _duplicates(value_node, where, seen)
     elif isinstance(node, yaml.SequenceNode):
@@ -320,7 +342,7 @@ def apply_overrides(raw, overrides):
         node: Any = schema(Config)
         for depth, part in enumerate(parts):
             if not isinstance(node, dict) or part not in node:
-                where = ".".join(parts[:depth + 1])
+                where = ".".join(parts[: depth + 1])
                 options = list(node) if isinstance(node, dict) else []
                 hint = difflib.get_close_matches(part, options, n=1)
                 suggestion = f" (did you mean {'.'.join(parts[:depth] + hint)!r}?)" if hint else ""
@@ -351,8 +373,9 @@ def resolve(raw, name=None, data_given=False) -> Config:
     if config.name is None:
         config.name = name or data.name or "run"
     if any(c in config.name for c in "/\\\0"):
-        raise ConfigError(f"name: must be a plain name (it names the run directory under runs/), "
-                          f"got {shown(config.name)}")
+        raise ConfigError(
+            f"name: must be a plain name (it names the run directory under runs/), got {shown(config.name)}"
+        )
     return config
 
 
@@ -382,8 +405,9 @@ def load_config(source, overrides=(), data_given=False) -> Config:
 def ignored_keys(config: Config) -> list:
     """Optimizer and schedule keys set away from their defaults that the chosen ones do not use."""
     optimizer, schedule = config.optimizer, config.optimizer.schedule
-    return ([f"optimizer.{key} is ignored by {optimizer.name}" for key in optimizer.ignored()]
-            + [f"optimizer.schedule.{key} is ignored by the {schedule.name} schedule" for key in schedule.ignored()])
+    return [f"optimizer.{key} is ignored by {optimizer.name}" for key in optimizer.ignored()] + [
+        f"optimizer.schedule.{key} is ignored by the {schedule.name} schedule" for key in schedule.ignored()
+    ]
 
 
 def structural_hash(config: Config) -> str:
@@ -401,4 +425,3 @@ def structural_hash(config: Config) -> str:
 def dump(config: Config) -> str:
     """The config as YAML text (what ``config.yaml`` in a run directory holds)."""
     return yaml.safe_dump(config.to_dict(), sort_keys=False, default_flow_style=None)
-

@@ -7,6 +7,7 @@
 * Anything else is a bug: ``internal error`` and exit status 1 (the traceback with ``--debug``).
   A plain ``ValueError`` raised inside the package is a bug too, never reported as the user's fault.
 """
+
 import reprlib
 
 
@@ -67,10 +68,20 @@ class ArgumentError(MlpError):
     them (``overwrite=True``), :meth:`for_cli` as the ``mlp`` command does (``--overwrite``).
     """
 
-    API = {"overwrite": "overwrite=True", "out": "out", "out_elsewhere": "another out directory",
-           "resume": "resume", "give_config": "pass the run's config as config="}
-    CLI = {"overwrite": "--overwrite", "out": "--out", "out_elsewhere": "--out elsewhere",
-           "resume": "--resume", "give_config": "give the run's config: mlp train --resume {run_dir} CONFIG"}
+    API = {
+        "overwrite": "overwrite=True",
+        "out": "out",
+        "out_elsewhere": "another out directory",
+        "resume": "resume",
+        "give_config": "pass the run's config as config=",
+    }
+    CLI = {
+        "overwrite": "--overwrite",
+        "out": "--out",
+        "out_elsewhere": "--out elsewhere",
+        "resume": "--resume",
+        "give_config": "give the run's config: mlp train --resume {run_dir} CONFIG",
+    }
 
     def __init__(self, template, **values):
         self.template, self.values = template, values

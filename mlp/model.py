@@ -6,17 +6,18 @@ architecture, the resolved config, the task, the class names, the feature transf
 scale, standardization statistics) and the regression target's scaling. :func:`load_model` checks
 every field before anything uses it; a model file written by an earlier mlp loads the same way.
 """
+
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from .config import Config, resolve
 from .data.transform import FeatureTransform, Standardizer
 from .errors import CheckpointError, ConfigError, MlpError, shown
 from .io.archive import load_checked, require, save_atomic
 from .nn.layers import sigmoid
 from .nn.network import Architecture, Sequential
-from .config import Config, resolve
 
 KIND = "mlp-model"
 PROBABILISTIC_LOSSES = ("cross_entropy", "binary_cross_entropy")
@@ -64,8 +65,10 @@ class Model:
         """
         probabilities = self.probabilities(self.outputs(X)) if self.task == "classification" else None
         if probabilities is None:
-            raise MlpError(f"a model trained with loss {self.loss_name} gives no probabilities; "
-                           f"use predict (or outputs for its scores)")
+            raise MlpError(
+                f"a model trained with loss {self.loss_name} gives no probabilities; "
+                f"use predict (or outputs for its scores)"
+            )
         return probabilities
 
     def predict_from_outputs(self, outputs):
@@ -96,9 +99,13 @@ class Model:
         """Write ``model.npz`` to ``path`` atomically; return the path."""
         transform = self.transform.to_metadata()
         metadata = {
-            "kind": KIND, "architecture": {**self.architecture.to_dict(), "feature_scale": transform["feature_scale"]},
-            "config": self.config.to_dict(), "task": self.task, "class_names": self.class_names,
-            "feature_names": transform["feature_names"], "standardizer": transform["standardizer"],
+            "kind": KIND,
+            "architecture": {**self.architecture.to_dict(), "feature_scale": transform["feature_scale"]},
+            "config": self.config.to_dict(),
+            "task": self.task,
+            "class_names": self.class_names,
+            "feature_names": transform["feature_names"],
+            "standardizer": transform["standardizer"],
             "target_scaler": None if self.target_scaler is None else self.target_scaler.to_json(),
             "target_names": self.target_names,
             # rows given as arrays leave the config without a data source; a model file whose config
@@ -120,19 +127,40 @@ def load_model(path) -> Model:
     arrays, metadata = load_checked(path)
     if metadata.get("kind") != KIND:
         raise CheckpointError(f"{path}: not an mlp model file (kind {metadata.get('kind')!r})")
-    require(metadata, {"architecture": ("dict",), "config": ("dict",), "task": ("str",),
-                       "class_names": ("list[str]", "none"), "feature_names": ("list[str]",),
-                       "standardizer": ("dict", "none"), "target_scaler": ("dict", "none"),
-                       "target_names": ("list[str]", "none")}, path)
+    require(
+        metadata,
+        {
+            "architecture": ("dict",),
+            "config": ("dict",),
+            "task": ("str",),
+            "class_names": ("list[str]", "none"),
+            "feature_names": ("list[str]",),
+            "standardizer": ("dict", "none"),
+            "target_scaler": ("dict", "none"),
+            "target_names": ("list[str]", "none"),
+        },
+        path,
+    )
     stored = dict(metadata["architecture"])
-    require(stored, {"input_width": ("int",), "hidden": ("list[int]",), "n_outputs": ("int",),
-                     "activation": ("str",), "dropout": ("number",), "input_dropout": ("number",),
-                     "init": ("str",), "dtype": ("str",), "feature_scale": ("number",)},
-            path, "architecture")
+    require(
+        stored,
+        {
+            "input_width": ("int",),
+            "hidden": ("list[int]",),
+            "n_outputs": ("int",),
+            "activation": ("str",),
+            "dropout": ("number",),
+            "input_dropout": ("number",),
+            "init": ("str",),
+            "dtype": ("str",),
+            "feature_scale": ("number",),
+        },
+        path,
+        "architecture",
+    )
     try:
-        rows_from_arrays = metadata.get("rows_from") == "arrays"
-        config = resolve(metadata["config"], data_given=rows_from_arrays) if not rows_from_arrays \
-            else Config.from_dict(metadata["config"])
+        raw = metadata["config"]
+        config = Config.from_dict(raw) if metadata.get("rows_from") == "arrays" else resolve(raw)
     except ConfigError as exc:
         raise CheckpointError(f"{path}: its stored config is invalid ({exc})") from None
     _check_data_contract(metadata, path)
@@ -143,8 +171,16 @@ def load_model(path) -> Model:
         network.load_state_dict(arrays)
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"{path}: model file does not fit its own architecture ({exc})") from None
-    return Model(network, architecture, config, metadata["task"], metadata["class_names"], transform,
-                 Standardizer.from_json(metadata["target_scaler"]), metadata["target_names"])
+    return Model(
+        network,
+        architecture,
+        config,
+        metadata["task"],
+        metadata["class_names"],
+        transform,
+        Standardizer.from_json(metadata["target_scaler"]),
+        metadata["target_names"],
+    )
 
 
 def _check_data_contract(metadata, path):
@@ -153,8 +189,9 @@ def _check_data_contract(metadata, path):
     task, class_names = metadata["task"], metadata["class_names"]
     if task not in ("classification", "regression"):
         raise CheckpointError(f"{path}: unknown task {task!r}")
-    if task == "classification" and (class_names is None or len(class_names) < 2
-                                     or len(class_names) != max(n_outputs, 2)):
+    if task == "classification" and (
+        class_names is None or len(class_names) < 2 or len(class_names) != max(n_outputs, 2)
+    ):
         raise CheckpointError(f"{path}: class names {shown(class_names)} do not fit {n_outputs} outputs")
     if len(metadata["feature_names"]) != width:
         raise CheckpointError(f"{path}: {len(metadata['feature_names'])} feature names for {width} inputs")

@@ -3,6 +3,7 @@
 Configs name things by snake_case strings; they resolve here and only here, so a config can never
 reach an importable callable.
 """
+
 import difflib
 
 

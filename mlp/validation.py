@@ -5,6 +5,7 @@ as :class:`Setting` objects beside its code (``settings = {...}``); the config s
 from those declarations, so a new setting is written in one place. :func:`check_number` is the
 range check behind every number a user can set, from a YAML file or a Python call.
 """
+
 import difflib
 import math
 import numbers
@@ -26,8 +27,16 @@ def _bounds(low, high, low_open, high_open):
     return " and ".join(parts)
 
 
-def check_number(name: str, value: Any, low: float | None = None, high: float | None = None, *,
-                 low_open: bool = False, high_open: bool = False, integer: bool = False) -> Any:
+def check_number(
+    name: str,
+    value: Any,
+    low: float | None = None,
+    high: float | None = None,
+    *,
+    low_open: bool = False,
+    high_open: bool = False,
+    integer: bool = False,
+) -> Any:
     """``value`` as a finite ``float`` (``int`` with ``integer``) within the bounds, else
     :class:`~mlp.errors.ConfigError` naming ``name``, the bounds and the value received.
 
@@ -59,8 +68,9 @@ def check_choice(name: str, value: Any, choices) -> Any:
         return value
     hint = difflib.get_close_matches(str(value), [str(c) for c in choices], n=1)
     suggestion = f" (did you mean {hint[0]!r}?)" if hint else ""
-    raise ConfigError(f"{name}: unknown name{suggestion}; valid names: {', '.join(map(str, choices))}, "
-                      f"got {shown(value)}")
+    raise ConfigError(
+        f"{name}: unknown name{suggestion}; valid names: {', '.join(map(str, choices))}, got {shown(value)}"
+    )
 
 
 @dataclass(frozen=True)
@@ -95,8 +105,15 @@ class Setting:
         if kind in ("int", "float"):
             if isinstance(value, str) and _NUMBER.match(value.strip()):
                 value = float(value)
-            return check_number(path, value, self.low, self.high, low_open=self.low_open,
-                                high_open=self.high_open, integer=kind == "int")
+            return check_number(
+                path,
+                value,
+                self.low,
+                self.high,
+                low_open=self.low_open,
+                high_open=self.high_open,
+                integer=kind == "int",
+            )
         if kind == "bool":
             if not isinstance(value, bool):
                 raise ConfigError(f"{path}: must be true or false, got {shown(value)}")
@@ -108,11 +125,11 @@ class Setting:
         if kind == "name":
             return check_choice(path, value, self.choices)
         if kind == "path":
-            if isinstance(value, str) or (isinstance(value, list) and len(value) == 2
-                                          and all(isinstance(v, str) for v in value)):
+            if isinstance(value, str) or (
+                isinstance(value, list) and len(value) == 2 and all(isinstance(v, str) for v in value)
+            ):
                 return value
-            raise ConfigError(f"{path}: must be a file path, or [images, labels] for an IDX pair, "
-                              f"got {shown(value)}")
+            raise ConfigError(f"{path}: must be a file path, or [images, labels] for an IDX pair, got {shown(value)}")
         if kind == "widths":
             if not isinstance(value, list):
                 raise ConfigError(f"{path}: must be a list of layer widths, got {shown(value)}")

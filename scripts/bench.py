@@ -11,25 +11,31 @@ written by hand as leanly as NumPy allows (the difference is what mlp's layers, 
 bookkeeping cost); "update in BLAS" folds that loop's optimizer into sgemm/saxpy calls of the
 OpenBLAS NumPy ships (what fusing the update buys at best). All contenders use 2 BLAS threads; after a warm-up they run in interleaved
 rounds (A B C D A B C D …). Reported: median epoch time, min–max,
-the ratio to PyTorch taken pair by pair within each round (median), GFLOP/s of the epoch's matrix
+the ratios to PyTorch and to the plain NumPy loop taken pair by pair within each round (median), GFLOP/s of the epoch's matrix
 products, and how far the process's resident memory grew above its level at the start of the
 contender's epochs (the kernel's high-water mark, Linux only). A contender that is not
 installed (or a BLAS not found) is reported as absent. ``--profile`` prints where mlp's epoch time goes instead.
 """
+
 import argparse
 import cProfile
 import json
 import platform
 import pstats
 import statistics
-import tempfile
 import time
 import warnings
 
 import numpy as np
 
-CONTENDERS = {"mlp": "mlp", "pytorch": "pytorch", "sklearn": "scikit-learn", "numpy": "plain NumPy loop",
-              "blas": "NumPy loop, update in BLAS", "gemm": "GEMMs alone"}
+CONTENDERS = {
+    "mlp": "mlp",
+    "pytorch": "pytorch",
+    "sklearn": "scikit-learn",
+    "numpy": "plain NumPy loop",
+    "blas": "NumPy loop, update in BLAS",
+    "gemm": "GEMMs alone",
+}
 WORKLOADS = {
     "W1": {"hidden": [16, 16], "batch": 32, "momentum": 0.0, "lr": 0.05},
     "W2": {"hidden": [256, 256], "batch": 128, "momentum": 0.9, "lr": 0.05},
@@ -75,26 +81,22 @@ def epoch_flops(n, sizes):
 # ----------------------------------------------------------------------------- contenders
 
 
-def mlp_contender(spec, run_dir):
+def mlp_contender(spec):
+    """One epoch of mlp's own trainer (``Trainer.run_epoch``), no callbacks, no validation split."""
     from mlp.config import resolve
-    from mlp.trainer import Trainer, build_experiment
+    from mlp.training.experiment import build_experiment
+    from mlp.training.trainer import Trainer
 
-    config = resolve({
-        "data": {"name": "mnist", "validation_split": 0.0},
-        "model": {"hidden": spec["hidden"], "activation": "relu"},
-        "loss": {"name": "cross_entropy"},
-        "optimizer": {"name": "sgd", "lr": spec["lr"], "momentum": spec["momentum"]},
-        "training": {"epochs": 1000, "batch_size": spec["batch"]},
-    })
-    experiment = build_experiment(config)
-    trainer = Trainer(experiment, run_dir, quiet=True)
-    batches = trainer.minibatches()
-
-    def epoch():
-        trainer.progress.order = batches.draw_order()
-        trainer.progress.batch = 0
-        trainer.train_epoch(batches)
-    return epoch, experiment
+    config = resolve(
+        {
+            "data": {"name": "mnist", "validation_split": 0.0},
+            "model": {"hidden": spec["hidden"], "activation": "relu"},
+            "loss": {"name": "cross_entropy"},
+            "optimizer": {"name": "sgd", "lr": spec["lr"], "momentum": spec["momentum"]},
+            "training": {"epochs": 1000, "batch_size": spec["batch"]},
+        }
+    )
+    return Trainer(build_experiment(config)).run_epoch
 
 
 def torch_contender(spec, X, y):
@@ -114,11 +116,12 @@ def torch_contender(spec, X, y):
     def epoch():
         order = torch.randperm(len(Xt))
         for start in range(0, len(Xt), batch):
-            rows = order[start:start + batch]
+            rows = order[start : start + batch]
             optimizer.zero_grad()
             loss = loss_fn(model(Xt[rows]), yt[rows])
             loss.backward()
             optimizer.step()
+
     return epoch
 
 
@@ -127,12 +130,22 @@ def sklearn_contender(spec, X, y):
     from sklearn.neural_network import MLPClassifier
 
     def epoch():
-        model = MLPClassifier(hidden_layer_sizes=spec["hidden"], solver="sgd", batch_size=spec["batch"],
-                              learning_rate_init=spec["lr"], momentum=spec["momentum"],
-                              nesterovs_momentum=False, alpha=0.0, max_iter=1, shuffle=True, random_state=0)
+        model = MLPClassifier(
+            hidden_layer_sizes=spec["hidden"],
+            solver="sgd",
+            batch_size=spec["batch"],
+            learning_rate_init=spec["lr"],
+            momentum=spec["momentum"],
+            nesterovs_momentum=False,
+            alpha=0.0,
+            max_iter=1,
+            shuffle=True,
+            random_state=0,
+        )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             model.fit(X, y)
+
     return epoch
 
 
@@ -172,7 +185,7 @@ def numpy_contender(spec, X, y, blas=None):
     def epoch():
         order = rng.permutation(len(X))
         for start in range(0, len(X), batch):
-            rows = order[start:start + batch]
+            rows = order[start : start + batch]
             n = len(rows)
             h = np.take(X, rows, axis=0, out=xs[:n])
             hs = [h]
@@ -209,6 +222,7 @@ def numpy_contender(spec, X, y, blas=None):
             else:
                 np.multiply(grads, -lr, out=step)
                 np.add(params, step, out=params)
+
     return epoch
 
 
@@ -229,8 +243,22 @@ class BundledBlas:
     def gemm_tn(self, a, b, c, beta):
         """``c ← aᵀ b + beta·c`` for C-contiguous float32 ``a`` (k, m), ``b`` (k, n), ``c`` (m, n)."""
         (k, m), n = a.shape, b.shape[1]
-        self.sgemm(self.ROW_MAJOR, self.TRANS, self.NO_TRANS, m, n, k, 1.0, a.ctypes.data, m,
-                   b.ctypes.data, n, float(beta), c.ctypes.data, n)
+        self.sgemm(
+            self.ROW_MAJOR,
+            self.TRANS,
+            self.NO_TRANS,
+            m,
+            n,
+            k,
+            1.0,
+            a.ctypes.data,
+            m,
+            b.ctypes.data,
+            n,
+            float(beta),
+            c.ctypes.data,
+            n,
+        )
 
     def axpy(self, alpha, x, y):
         """``y ← alpha·x + y`` for contiguous float32 vectors."""
@@ -269,7 +297,7 @@ def gemm_contender(spec, X):
 
     def epoch():
         for start in range(0, len(X), batch):
-            h = X[start:start + batch]
+            h = X[start : start + batch]
             n = len(h)
             acts = [h]
             for k, W in enumerate(Ws):
@@ -279,6 +307,7 @@ def gemm_contender(spec, X):
                 np.matmul(g.T, acts[k], out=gWs[k])
                 if k > 0:
                     g = np.matmul(g, Ws[k], out=hs[k][:n])
+
     return epoch
 
 
@@ -293,8 +322,8 @@ def available(module):
         return False
 
 
-def profile_mlp(spec, run_dir):
-    epoch, _ = mlp_contender(spec, run_dir)
+def profile_mlp(spec):
+    epoch = mlp_contender(spec)
     epoch()
     profiler = cProfile.Profile()
     profiler.enable()
@@ -303,13 +332,15 @@ def profile_mlp(spec, run_dir):
     total = time.perf_counter() - started
     profiler.disable()
     stats = pstats.Stats(profiler).stats
-    groups = {"GEMM (Linear forward/backward)": ("layers.py", ("forward", "backward"), "Linear"),
-              "elementwise (activations)": ("layers.py", None, None),
-              "loss (softmax + cross-entropy)": ("losses.py", None, None),
-              "optimizer step": ("optim.py", None, None),
-              "batching (gather)": ("batching.py", None, None)}
+    groups = {
+        "GEMM (Linear forward/backward)": ("layers.py", ("forward", "backward"), "Linear"),
+        "elementwise (activations)": ("layers.py", None, None),
+        "loss (softmax + cross-entropy)": ("losses.py", None, None),
+        "optimizer step": ("optimizers.py", None, None),
+        "batching (gather)": ("batching.py", None, None),
+    }
     spent = {name: 0.0 for name in groups}
-    for (filename, line, function), (_, _, tottime, _, _) in stats.items():
+    for (filename, line, _function), (_, _, tottime, _, _) in stats.items():
         if filename.endswith("layers.py"):
             with open(filename) as f:
                 source = f.readlines()
@@ -330,8 +361,9 @@ def main():
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--workloads", default="W1,W2,W3")
     parser.add_argument("--json", help="also write the results to this JSON file")
-    parser.add_argument("--contenders", default=",".join(CONTENDERS),
-                        help=f"a subset of {','.join(CONTENDERS)} (default: all)")
+    parser.add_argument(
+        "--contenders", default=",".join(CONTENDERS), help=f"a subset of {','.join(CONTENDERS)} (default: all)"
+    )
     parser.add_argument("--profile", action="store_true", help="where mlp's epoch time goes")
     args = parser.parse_args()
     chosen = [c.strip() for c in args.contenders.split(",")]
@@ -339,13 +371,14 @@ def main():
         parser.error(f"--contenders: choose from {', '.join(CONTENDERS)}")
 
     from threadpoolctl import threadpool_limits
-    from mlp.datasets import load_builtin
+
+    from mlp.data.datasets import load_builtin
 
     names = [w.strip() for w in args.workloads.split(",")]
-    with threadpool_limits(2), tempfile.TemporaryDirectory() as run_dir:
+    with threadpool_limits(2):
         if args.profile:
             for name in names:
-                total, spent, profiled = profile_mlp(WORKLOADS[name], run_dir)
+                total, spent, profiled = profile_mlp(WORKLOADS[name])
                 print(f"\n{name}: one epoch {total:.3f} s (under cProfile {profiled:.3f} s)")
                 for part, seconds in sorted(spent.items(), key=lambda kv: -kv[1]):
                     print(f"  {part:<42} {seconds:7.3f} s  {100 * seconds / profiled:5.1f}%")
@@ -357,16 +390,18 @@ def main():
         results = {}
         for name in names:
             spec = WORKLOADS[name]
-            builders = {"mlp": lambda: mlp_contender(spec, run_dir)[0],
-                        "pytorch": lambda: torch_contender(spec, X, y) if available("torch") else None,
-                        "sklearn": lambda: sklearn_contender(spec, X, y) if available("sklearn") else None,
-                        "numpy": lambda: numpy_contender(spec, X, y),
-                        "blas": lambda: numpy_contender(spec, X, y, blas) if blas else None,
-                        "gemm": lambda: gemm_contender(spec, X)}
+            builders = {
+                "mlp": lambda spec=spec: mlp_contender(spec),
+                "pytorch": lambda spec=spec: torch_contender(spec, X, y) if available("torch") else None,
+                "sklearn": lambda spec=spec: sklearn_contender(spec, X, y) if available("sklearn") else None,
+                "numpy": lambda spec=spec: numpy_contender(spec, X, y),
+                "blas": lambda spec=spec: numpy_contender(spec, X, y, blas) if blas else None,
+                "gemm": lambda spec=spec: gemm_contender(spec, X),
+            }
             contenders = {CONTENDERS[key]: builders[key]() for key in CONTENDERS if key in chosen}
             times = {k: [] for k in contenders}
             peaks = {k: None for k in contenders}
-            for k, epoch in contenders.items():
+            for epoch in contenders.values():
                 if epoch is not None:
                     epoch()  # warm-up
             for _ in range(args.rounds):
@@ -385,35 +420,58 @@ def main():
                 if not times[k]:
                     rows[k] = None
                     continue
-                ratio = None
-                if times.get("pytorch"):
-                    ratio = statistics.median(a / b for a, b in zip(times[k], times["pytorch"]))
+                ratio, loop = (
+                    same_round_ratio(times[k], times.get(other)) for other in ("pytorch", "plain NumPy loop")
+                )
                 median = statistics.median(times[k])
-                rows[k] = {"median_s": median, "min_s": min(times[k]), "max_s": max(times[k]),
-                           "ratio_to_pytorch": ratio, "gflops": flops / median / 1e9, "rss_growth_mb": peaks[k],
-                           "times_s": times[k]}
+                rows[k] = {
+                    "median_s": median,
+                    "min_s": min(times[k]),
+                    "max_s": max(times[k]),
+                    "ratio_to_pytorch": ratio,
+                    "ratio_to_numpy_loop": loop,
+                    "gflops": flops / median / 1e9,
+                    "rss_growth_mb": peaks[k],
+                    "times_s": times[k],
+                }
             results[name] = rows
             print_table(name, spec, rows)
-    meta = {"date": time.strftime("%Y-%m-%d"), "machine": platform.processor() or platform.machine(),
-            "rounds": args.rounds, "numpy": np.__version__}
+    meta = {
+        "date": time.strftime("%Y-%m-%d"),
+        "machine": platform.processor() or platform.machine(),
+        "rounds": args.rounds,
+        "numpy": np.__version__,
+    }
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"meta": meta, "results": results}, f, indent=2)
 
 
+def same_round_ratio(times, reference):
+    """Median over rounds of ``times[i] / reference[i]`` (None without a reference)."""
+    return statistics.median(a / b for a, b in zip(times, reference)) if reference else None
+
+
 def print_table(name, spec, rows):
     sizes = "-".join(map(str, [784, *spec["hidden"], 10]))
     print(f"\n{name}: {sizes}, batch {spec['batch']}, SGD momentum {spec['momentum']}\n")
-    print("| contender | median epoch (s) | min–max (s) | ratio to PyTorch | GFLOP/s | RSS growth during epoch (MB) |")
-    print("| --- | --- | --- | --- | --- | --- |")
+    print(
+        "| contender | median epoch (s) | min–max (s) | ratio to PyTorch | ratio to the plain NumPy loop | GFLOP/s "
+        "| RSS growth during epoch (MB) |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- |")
     for k, row in rows.items():
         if row is None:
-            print(f"| {k} | absent (not installed or not found) | | | | |")
+            print(f"| {k} | absent (not installed or not found) | | | | | |")
             continue
-        ratio = "–" if row["ratio_to_pytorch"] is None else f"{row['ratio_to_pytorch']:.2f}"
+        ratio, loop = (
+            "–" if row[key] is None else f"{row[key]:.2f}" for key in ("ratio_to_pytorch", "ratio_to_numpy_loop")
+        )
         memory = "–" if row["rss_growth_mb"] is None else f"{row['rss_growth_mb']:.1f}"
-        print(f"| {k} | {row['median_s']:.3f} | {row['min_s']:.3f}–{row['max_s']:.3f} | {ratio} | "
-              f"{row['gflops']:.1f} | {memory} |")
+        print(
+            f"| {k} | {row['median_s']:.3f} | {row['min_s']:.3f}–{row['max_s']:.3f} | {ratio} | {loop} | "
+            f"{row['gflops']:.1f} | {memory} |"
+        )
 
 
 if __name__ == "__main__":

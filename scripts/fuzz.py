@@ -20,6 +20,7 @@ starting with ``error:`` and at most ``MAX_MESSAGE`` characters long (never a tr
 
 Prints every violation with what caused it and exits 1 if there was any.
 """
+
 import argparse
 import copy
 import random
@@ -32,18 +33,71 @@ import numpy as np
 import yaml
 from click.testing import CliRunner
 
-from mlp.io import archive as checkpoint
 from mlp.cli import main as cli
 from mlp.data.datasets import data_dir, load_builtin
+from mlp.io import archive as checkpoint
 
 IRIS_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "iris.yaml"
-ODD_VALUES = [None, True, 0, -1, 2, 0.5, -0.5, 1e300, float("nan"), float("inf"), "", "abc", "1e-3", [],
-              [1], [-3], ["a"], {}, {"a": 1}, 10**30, "relu", "none", "/nonexistent.csv", [16, 16]]
-ODD_TEXT = list(":{}[],-#&*!|>'\"%@` \n\t0123456789.eE+") + ["\x00", "\ufeff", "é", "~", "null", "&a", "*a",
-                                                              "<<: *a", "? ", "---\n", "!!python/object:os.system "]
+ODD_VALUES = [
+    None,
+    True,
+    0,
+    -1,
+    2,
+    0.5,
+    -0.5,
+    1e300,
+    float("nan"),
+    float("inf"),
+    "",
+    "abc",
+    "1e-3",
+    [],
+    [1],
+    [-3],
+    ["a"],
+    {},
+    {"a": 1},
+    10**30,
+    "relu",
+    "none",
+    "/nonexistent.csv",
+    [16, 16],
+]
+ODD_TEXT = list(":{}[],-#&*!|>'\"%@` \n\t0123456789.eE+") + [
+    "\x00",
+    "\ufeff",
+    "é",
+    "~",
+    "null",
+    "&a",
+    "*a",
+    "<<: *a",
+    "? ",
+    "---\n",
+    "!!python/object:os.system ",
+]
 MAX_MESSAGE = 1000  # characters: an error quotes a bad value, never a whole (aliased) structure or field
-ODD_CELLS = ["", "nan", "inf", "-inf", "1e400", "abc", '"x"', "\x00", "é", " ", "0x10", "--1", "True", "1,2",
-             '"unterminated', "\r", "x" * 1000, "9" * 200_000]
+ODD_CELLS = [
+    "",
+    "nan",
+    "inf",
+    "-inf",
+    "1e400",
+    "abc",
+    '"x"',
+    "\x00",
+    "é",
+    " ",
+    "0x10",
+    "--1",
+    "True",
+    "1,2",
+    '"unterminated',
+    "\r",
+    "x" * 1000,
+    "9" * 200_000,
+]
 
 
 class Fuzzer:
@@ -59,8 +113,20 @@ class Fuzzer:
         iris = load_builtin("iris")
         self.iris_arrays = {"X": iris.X, "y": iris.y}
         self.base = self.work / "base"
-        self.invoke("setup", ["train", str(IRIS_CONFIG), "--out", str(self.base), "--quiet",
-                              "--set", "training.epochs=3", "--set", "training.early_stopping.patience=1"])
+        self.invoke(
+            "setup",
+            [
+                "train",
+                str(IRIS_CONFIG),
+                "--out",
+                str(self.base),
+                "--quiet",
+                "--set",
+                "training.epochs=3",
+                "--set",
+                "training.early_stopping.patience=1",
+            ],
+        )
 
     def invoke(self, what, args, run_dir=None):
         """Run one command; record a violation of the error contract."""
@@ -109,6 +175,7 @@ class Fuzzer:
                 places.append((node, key))
                 if isinstance(value, dict):
                     walk(value)
+
         walk(config)
         return self.rng.choice(places)
 
@@ -137,7 +204,7 @@ class Fuzzer:
             elif roll < 0.85:
                 del lines[index]
             else:
-                lines = lines[:self.rng.randrange(len(lines) + 1)]
+                lines = lines[: self.rng.randrange(len(lines) + 1)]
         path = self.work / "data.csv"
         path.write_text("\n".join(lines) + "\n", encoding="utf-8")
         self._use_data_file("csv", path, "data.target=species")
@@ -157,11 +224,20 @@ class Fuzzer:
 
     def _odd_array(self):
         n, d = self.rng.choice([0, 1, 5, 40]), self.rng.choice([0, 1, 4, 7])
-        return self.rng.choice([
-            np.array(["a", "b"]), np.array([1 + 2j]), np.zeros((n, d, 2)), np.full((n, d), np.nan),
-            np.arange(n) % 3, np.linspace(0, 1, n * 4).reshape(n, 4), np.array(True),
-            np.arange(n) % 3 + 0.5, np.arange(n) - 5, np.zeros(n, dtype=[("x", "f4")]),
-        ])
+        return self.rng.choice(
+            [
+                np.array(["a", "b"]),
+                np.array([1 + 2j]),
+                np.zeros((n, d, 2)),
+                np.full((n, d), np.nan),
+                np.arange(n) % 3,
+                np.linspace(0, 1, n * 4).reshape(n, 4),
+                np.array(True),
+                np.arange(n) % 3 + 0.5,
+                np.arange(n) - 5,
+                np.zeros(n, dtype=[("x", "f4")]),
+            ]
+        )
 
     def _use_data_file(self, what, path, *overrides):
         roll = self.rng.random()
@@ -185,10 +261,10 @@ class Fuzzer:
             for _ in range(self.rng.randint(1, 5)):
                 data[self.rng.randrange(len(data))] ^= 1 << self.rng.randrange(8)
         elif kind == "cut":
-            data = data[:self.rng.randrange(len(data))]
+            data = data[: self.rng.randrange(len(data))]
         elif kind == "zero":
             start = self.rng.randrange(len(data))
-            data[start:start + 200] = bytes(len(data[start:start + 200]))
+            data[start : start + 200] = bytes(len(data[start : start + 200]))
         elif kind == "append":
             data += self.rng.randbytes(self.rng.randint(1, 100))
         else:

@@ -5,6 +5,7 @@
 Each config runs as a user would run it, ``mlp train CONFIG --out runs/gallery/<name> --overwrite
 --quiet``; wall time is that whole command's.
 """
+
 import json
 import subprocess
 import sys
@@ -20,8 +21,15 @@ def main():
     print("| --- | --- | --- | --- | --- |")
     for config in configs:
         out = ROOT / "runs" / "gallery" / config.stem
-        command = ["mlp", "train", f"configs/{config.name}", "--out", f"runs/gallery/{config.stem}",
-                   "--overwrite", "--quiet"]
+        command = [
+            "mlp",
+            "train",
+            f"configs/{config.name}",
+            "--out",
+            f"runs/gallery/{config.stem}",
+            "--overwrite",
+            "--quiet",
+        ]
         started = time.perf_counter()
         done = subprocess.run([sys.executable, "-m", "mlp", *command[1:]], cwd=ROOT, capture_output=True, text=True)
         seconds = time.perf_counter() - started
@@ -34,8 +42,11 @@ def main():
             result = f"accuracy {metrics['accuracy']:.4f}"
         else:
             result = f"RMSE {metrics['rmse']:.1f}, MAE {metrics['mae']:.1f}, R² {metrics['r2']:.3f}"
-        print(f"| `{config.name}` | {result} | {training['epochs_run']} ({training['best_epoch']}) | "
-              f"{seconds:.0f} s | `mlp train configs/{config.name}` |", flush=True)
+        print(
+            f"| `{config.name}` | {result} | {training['epochs_run']} ({training['best_epoch']}) | "
+            f"{seconds:.0f} s | `mlp train configs/{config.name}` |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """A short, seeded run of ``scripts/fuzz.py``: damaged configs, data files, model files and
 checkpoints must each fail with one clear line (or work), never with an internal error."""
+
 import importlib.util
 from pathlib import Path
 
@@ -13,6 +14,7 @@ spec.loader.exec_module(fuzz)
 
 
 @pytest.mark.parametrize("target", fuzz.TARGETS)
+@pytest.mark.slow
 def test_damaged_input_fails_cleanly(target, tmp_path):
     fuzzer = fuzz.Fuzzer(seed=7, workdir=tmp_path)
     with np.errstate(all="ignore"):
@@ -27,6 +29,7 @@ def test_the_fuzzer_reports_a_violation(tmp_path, monkeypatch):
 
     def broken(*args, **kwargs):
         raise KeyError("a bug")
+
     fuzzer = fuzz.Fuzzer(seed=0, workdir=tmp_path)
     monkeypatch.setattr(api, "build_report", broken)
     fuzzer.invoke("probe", ["evaluate", str(fuzzer.base)])

@@ -10,6 +10,7 @@ trained on (``np.take`` releases the GIL while it copies); the batches are the s
 Without shuffling, batches are plain slices of the training array. Same generator state → same
 order; ``order`` can be saved and passed back to resume mid-epoch.
 """
+
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -44,8 +45,9 @@ class Minibatches:
             per_block = max(BLOCK_BYTES // (row_bytes * self.batch_size), 1)
             self.block_rows = min(per_block * self.batch_size, self.n)
             self.prefetch = prefetch and self.block_rows < self.n
-            self._blocks = [np.empty((self.block_rows,) + X.shape[1:], dtype=X.dtype)
-                            for _ in range(2 if self.prefetch else 1)]
+            self._blocks = [
+                np.empty((self.block_rows,) + X.shape[1:], dtype=X.dtype) for _ in range(2 if self.prefetch else 1)
+            ]
 
     def __len__(self):
         return -(-self.n // self.batch_size)
@@ -72,16 +74,17 @@ class Minibatches:
             for number, block_lo in enumerate(block_starts):
                 block, labels = pending.result()
                 if number + 1 < len(block_starts):
-                    pending = helper.submit(self._gather, order, block_starts[number + 1],
-                                            self._blocks[(number + 1) % 2])
+                    pending = helper.submit(
+                        self._gather, order, block_starts[number + 1], self._blocks[(number + 1) % 2]
+                    )
                 yield from self._split(block_lo, block, labels)
 
     def _gather(self, order, block_lo, buffer):
         """Rows ``order[block_lo : block_lo + block_rows]`` of ``X`` into ``buffer``, and their labels."""
-        rows = order[block_lo:block_lo + self.block_rows]
-        return np.take(self.X, rows, axis=0, out=buffer[:len(rows)], mode="clip"), self.y[rows]
+        rows = order[block_lo : block_lo + self.block_rows]
+        return np.take(self.X, rows, axis=0, out=buffer[: len(rows)], mode="clip"), self.y[rows]
 
     def _split(self, block_lo, block, labels):
         size = self.batch_size
         for lo in range(0, len(block), size):
-            yield (block_lo + lo) // size, block[lo:lo + size], labels[lo:lo + size]
+            yield (block_lo + lo) // size, block[lo : lo + size], labels[lo : lo + size]

@@ -6,6 +6,7 @@ targets ``y`` — integer labels ``(N,)`` in ``0..K−1`` for classification, fl
 regression — and, when the data set has one, its own test set. Every problem with a file raises
 :class:`~mlp.errors.DataError` naming the file and, where it applies, the column and the line.
 """
+
 import csv
 import os
 from dataclasses import dataclass, field
@@ -32,9 +33,9 @@ class Dataset:
     y: np.ndarray
     task: str
     feature_names: list
-    class_names: list = None
-    X_test: np.ndarray = None
-    y_test: np.ndarray = None
+    class_names: list | None = None
+    X_test: np.ndarray | None = None
+    y_test: np.ndarray | None = None
     feature_scale: float = 1.0
     standardize_default: bool = True
     target_names: list = field(default_factory=lambda: ["target"])
@@ -134,9 +135,7 @@ def load_idx_pair(images_path, labels_path, name=None):
     if labels.ndim != 1:
         raise DataError(f"{labels_path}: labels must be one-dimensional, got shape {labels.shape}")
     if images.shape[0] != labels.shape[0]:
-        raise DataError(
-            f"{images_path} has {images.shape[0]} images but {labels_path} has {labels.shape[0]} labels"
-        )
+        raise DataError(f"{images_path} has {images.shape[0]} images but {labels_path} has {labels.shape[0]} labels")
     X = images.reshape(images.shape[0], -1)
     check_finite(X, f"{images_path}", "features")
     if labels.dtype.kind not in "iu" or labels.min() < 0:
@@ -144,9 +143,16 @@ def load_idx_pair(images_path, labels_path, name=None):
     y, class_names = encode_labels(labels.astype(np.int64))
     scale = 1 / 255 if images.dtype == np.uint8 else 1.0
     width = X.shape[1]
-    return Dataset(name or Path(images_path).name, X, y, "classification",
-                   [f"pixel_{j}" for j in range(width)], class_names,
-                   feature_scale=scale, standardize_default=False)
+    return Dataset(
+        name or Path(images_path).name,
+        X,
+        y,
+        "classification",
+        [f"pixel_{j}" for j in range(width)],
+        class_names,
+        feature_scale=scale,
+        standardize_default=False,
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -211,8 +217,9 @@ def read_csv_columns(path, choose):
                 X[n] = cells
             except ValueError:
                 bad = next(k for k, cell in enumerate(cells) if _number(cell) is None)
-                raise DataError(f"{path}, line {line}, column {shown(names[bad])}: {shown(cells[bad])} "
-                                f"is not a number") from None
+                raise DataError(
+                    f"{path}, line {line}, column {shown(names[bad])}: {shown(cells[bad])} is not a number"
+                ) from None
             if keep is not None:
                 kept.append(pending[keep].strip())
             n += 1
@@ -234,6 +241,7 @@ def load_csv(path, target=None, task=None, name=None):
         picked = [j for j in range(len(header)) if j != t]
         layout.update(target=column, features=[header[j] for j in picked])
         return picked, layout["features"], t
+
     X, raw_target = read_csv_columns(path, choose)
     if not raw_target:
         raise DataError(f"{path}: needs a header row and at least one data row")
@@ -248,8 +256,7 @@ def load_csv(path, target=None, task=None, name=None):
         class_names = None
     if task == "classification" and class_names is None:
         raise DataError(f"{path}: column {target!r} holds non-integer numbers; use data.task: regression")
-    return Dataset(name or Path(path).name.split(".")[0], X, y, task, features,
-                   class_names, target_names=[target])
+    return Dataset(name or Path(path).name.split(".")[0], X, y, task, features, class_names, target_names=[target])
 
 
 def parse_target(values, path, column):
@@ -297,8 +304,9 @@ def load_npz(path, task=None, name=None):
             raise DataError(f"{path}: missing array {key!r}; found {', '.join(arrays) or 'none'}")
     if ("X_test" in arrays) != ("y_test" in arrays):
         raise DataError(f"{path}: X_test and y_test must come together")
-    return from_arrays(arrays["X"], arrays["y"], arrays.get("X_test"), arrays.get("y_test"), task,
-                       name or path.stem, f"{path}: ")
+    return from_arrays(
+        arrays["X"], arrays["y"], arrays.get("X_test"), arrays.get("y_test"), task, name or path.stem, f"{path}: "
+    )
 
 
 def from_arrays(X, y, X_test=None, y_test=None, task=None, name="arrays", where="", feature_names=None):
@@ -324,8 +332,8 @@ def from_arrays(X, y, X_test=None, y_test=None, task=None, name="arrays", where=
                 raise DataError(f"{where}{key} must hold integer class labels of shape (N,) for classification")
         pooled = np.concatenate(labels)
         encoded, class_names = encode_labels(pooled if strings else pooled.astype(np.int64))
-        y = encoded[:len(y)]
-        y_test = None if y_test is None else encoded[len(y):]
+        y = encoded[: len(y)]
+        y_test = None if y_test is None else encoded[len(y) :]
     else:
         if strings:
             raise DataError(f"{where}y holds text, so it cannot be a regression target")
@@ -388,6 +396,7 @@ def read_feature_rows(path, transform):
 
     def choose(header):
         return transform.columns_in(header, path), transform.feature_names, None
+
     X, _ = read_csv_columns(path, choose)
     check_finite(X, str(path), "features", transform.feature_names, first_line=2)
     return X

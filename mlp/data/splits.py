@@ -12,6 +12,7 @@
 * Features become one float array in ``[train | validation]`` row order, so that the training and
   validation sets are views of it (MNIST: one float32 array, no second copy).
 """
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -78,7 +79,7 @@ def split_rows(rows, fraction, rng, labels=None):
 
 def corrupt_targets(y, rows, fraction, rng):
     """Shift ``fraction`` of ``y[rows]`` by ±10 standard deviations (outliers for robust losses)."""
-    chosen = rows[rng.permutation(len(rows))[:int(round(fraction * len(rows)))]]
+    chosen = rows[rng.permutation(len(rows))[: int(round(fraction * len(rows)))]]
     signs = rng.choice([-1.0, 1.0], size=(len(chosen), 1))
     y = y.copy()
     y[chosen] += signs * 10 * y[rows].std(axis=0)
@@ -123,8 +124,17 @@ def split_targets(dataset, rows, split):
     return rows.y[getattr(rows, split)]
 
 
-def prepare(dataset, rng, validation_split=0.1, test_split=0.2, standardize=None,
-            dtype=np.float32, standardize_target=True, corrupt_fraction=0.0, n_outputs=None):
+def prepare(
+    dataset,
+    rng,
+    validation_split=0.1,
+    test_split=0.2,
+    standardize=None,
+    dtype=np.float32,
+    standardize_target=True,
+    corrupt_fraction=0.0,
+    n_outputs=None,
+):
     """Split ``dataset``, fit its feature transform on the training rows, apply it: :class:`Splits`.
 
     ``rng`` is the run's split generator; ``standardize=None`` takes the data set's default (true
@@ -133,7 +143,7 @@ def prepare(dataset, rng, validation_split=0.1, test_split=0.2, standardize=None
     rows = split_rows_of(dataset, rng, validation_split, test_split, corrupt_fraction)
     transform = FeatureTransform(list(dataset.feature_names), dataset.feature_scale)
     features = transform.convert(dataset.X, dtype, np.concatenate([rows.train, rows.val]))
-    X_train, X_val = features[:len(rows.train)], features[len(rows.train):]
+    X_train, X_val = features[: len(rows.train)], features[len(rows.train) :]
     test_source = dataset.X_test if rows.own_test else dataset.X
     X_test = transform.convert(test_source, dtype, rows.test)
     transform.fit(X_train, dataset.standardize_default if standardize is None else standardize)
@@ -147,6 +157,18 @@ def prepare(dataset, rng, validation_split=0.1, test_split=0.2, standardize=None
         y_train, y_val, y_test = (target_scaler.apply(t.astype(np.float64)) for t in (y_train, y_val, y_test))
     if n_outputs is None:
         n_outputs = len(dataset.class_names) if dataset.task == "classification" else dataset.y.shape[1]
-    return Splits(X_train, y_train, X_val, y_val, X_test, y_test, rows, dataset.task,
-                  dataset.class_names, n_outputs, transform, target_scaler, dataset.target_names)
-
+    return Splits(
+        X_train,
+        y_train,
+        X_val,
+        y_val,
+        X_test,
+        y_test,
+        rows,
+        dataset.task,
+        dataset.class_names,
+        n_outputs,
+        transform,
+        target_scaler,
+        dataset.target_names,
+    )

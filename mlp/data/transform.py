@@ -10,6 +10,7 @@ come from the training rows only (a constant column gets std 1); without standar
 network sees ``x · scale``. Columns are the ones named ``feature_names``, in that order: a CSV is
 read by those names, an array by position.
 """
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,11 +33,11 @@ class Standardizer:
         total = np.zeros(X.shape[1])
         squares = np.zeros(X.shape[1])
         for start in range(0, len(X), chunk):
-            block = X[start:start + chunk].astype(np.float64)
+            block = X[start : start + chunk].astype(np.float64)
             total += block.sum(axis=0)
             squares += np.square(block).sum(axis=0)
         mean = total / max(len(X), 1)
-        var = np.maximum(squares / max(len(X), 1) - mean ** 2, 0.0)
+        var = np.maximum(squares / max(len(X), 1) - mean**2, 0.0)
         std = np.sqrt(var)
         std[std < 1e-12 * np.maximum(1.0, np.abs(mean))] = 1.0
         return cls(mean, std)
@@ -56,8 +57,11 @@ class Standardizer:
 
     @classmethod
     def from_json(cls, data):
-        return None if data is None else cls(np.array(data["mean"], dtype=np.float64),
-                                             np.array(data["std"], dtype=np.float64))
+        return (
+            None
+            if data is None
+            else cls(np.array(data["mean"], dtype=np.float64), np.array(data["std"], dtype=np.float64))
+        )
 
 
 @dataclass
@@ -92,11 +96,11 @@ class FeatureTransform:
         out = np.empty((len(rows),) + X.shape[1:], dtype=dtype)
         factor = np.dtype(dtype).type(self.scale)
         for start in range(0, len(rows), CHUNK_ROWS):
-            picked = np.take(X, rows[start:start + CHUNK_ROWS], axis=0)
+            picked = np.take(X, rows[start : start + CHUNK_ROWS], axis=0)
             if self.scale == 1.0:
-                np.copyto(out[start:start + CHUNK_ROWS], picked, casting="unsafe")
+                np.copyto(out[start : start + CHUNK_ROWS], picked, casting="unsafe")
             else:
-                np.multiply(picked, factor, out=out[start:start + CHUNK_ROWS])
+                np.multiply(picked, factor, out=out[start : start + CHUNK_ROWS])
         return out
 
     def standardize(self, converted):
@@ -119,16 +123,23 @@ class FeatureTransform:
         position = {name: j for j, name in enumerate(header)}
         missing = [name for name in self.feature_names if name not in position]
         if missing:
-            raise DataError(f"{source}: missing feature column {shown(missing[0])} "
-                            f"(the model needs {self.width} columns)")
+            raise DataError(
+                f"{source}: missing feature column {shown(missing[0])} (the model needs {self.width} columns)"
+            )
         return [position[name] for name in self.feature_names]
 
     def to_metadata(self):
         """The model file's fields for the transform (the format of model files so far)."""
-        return {"feature_names": list(self.feature_names), "feature_scale": self.scale,
-                "standardizer": None if self.standardizer is None else self.standardizer.to_json()}
+        return {
+            "feature_names": list(self.feature_names),
+            "feature_scale": self.scale,
+            "standardizer": None if self.standardizer is None else self.standardizer.to_json(),
+        }
 
     @classmethod
     def from_metadata(cls, metadata):
-        return cls(list(metadata["feature_names"]), float(metadata["feature_scale"]),
-                   Standardizer.from_json(metadata["standardizer"]))
+        return cls(
+            list(metadata["feature_names"]),
+            float(metadata["feature_scale"]),
+            Standardizer.from_json(metadata["standardizer"]),
+        )

@@ -6,8 +6,11 @@ any moment leaves either the old file or the new one, never a mix. Reading uses
 ``np.load(allow_pickle=False)``, verifies every checksum, and :func:`require` checks the metadata's
 fields before anything uses them.
 """
+
 import hashlib
 import json
+from collections.abc import Callable
+
 import numpy as np
 
 from ..errors import CheckpointError, shown
@@ -31,8 +34,11 @@ def write_archive(file, arrays, metadata):
 
 def save_atomic(path, arrays, metadata):
     """Save ``arrays`` (name → ndarray) and ``metadata`` (JSON-able) to ``path`` atomically."""
-    metadata = {**metadata, "format_version": FORMAT_VERSION,
-                "checksums": {key: checksum(value) for key, value in arrays.items()}}
+    metadata = {
+        **metadata,
+        "format_version": FORMAT_VERSION,
+        "checksums": {key: checksum(value) for key, value in arrays.items()},
+    }
     write_atomic(path, lambda file: write_archive(file, arrays, metadata))
 
 
@@ -69,7 +75,7 @@ def _is_number(value):
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-_KINDS = {
+_KINDS: dict[str, Callable[[object], bool]] = {
     "int": lambda v: isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 2**53,
     "number": _is_number,
     "str": lambda v: isinstance(v, str),
@@ -96,9 +102,7 @@ def require(metadata, fields, path, where="metadata"):
         if key not in metadata:
             raise CheckpointError(f"{path}: {where} lacks {key!r}")
         if not any(_KINDS[kind](metadata[key]) for kind in kinds):
-            raise CheckpointError(
-                f"{path}: {where} {key!r} is {shown(metadata[key])}, expected {' or '.join(kinds)}"
-            )
+            raise CheckpointError(f"{path}: {where} {key!r} is {shown(metadata[key])}, expected {' or '.join(kinds)}")
 
 
 def load_checked(path):

@@ -6,6 +6,7 @@ which is flushed, fsynced and renamed over the target with ``os.replace``; the f
 fsynced so the rename itself survives a power cut. Until the rename, the old file (if any) is
 untouched; on any failure the temporary file is removed.
 """
+
 import os
 import tempfile
 import zipfile
@@ -88,12 +89,15 @@ def read_npz(path, error, what, stored_only=False):
             members = archive.infolist()
         packed = [m.filename for m in members if m.compress_type != zipfile.ZIP_STORED]
         if stored_only and packed:
-            raise error(f"{path}: array {packed[0]!r} is compressed, but mlp writes its files uncompressed: "
-                        f"not a file written by mlp")
+            raise error(
+                f"{path}: array {packed[0]!r} is compressed, but mlp writes its files uncompressed: "
+                f"not a file written by mlp"
+            )
         declared, memory = sum(m.file_size for m in members), _physical_memory()
         if memory is not None and declared > memory:
-            raise error(f"{path}: its arrays would take {_size(declared)}, more than this machine's "
-                        f"{_size(memory)} of memory")
+            raise error(
+                f"{path}: its arrays would take {_size(declared)}, more than this machine's {_size(memory)} of memory"
+            )
         with np.load(path, allow_pickle=False) as archive:
             return {key: archive[key] for key in archive.files}
     except error:

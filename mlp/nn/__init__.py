@@ -1,8 +1,22 @@
 """The network's mathematics: layers (Algorithms 6.3 and 6.4), the network built from one
 architecture, losses, regularizers and gradient checking."""
+
 from . import gradcheck, losses, regularizers
 from .layers import Dropout, Identity, Layer, LeakyReLU, Linear, ReLU, Sigmoid, Tanh
 from .network import Architecture, Sequential
 
-__all__ = ["Architecture", "Dropout", "Identity", "Layer", "LeakyReLU", "Linear", "ReLU", "Sequential",
-           "Sigmoid", "Tanh", "gradcheck", "losses", "regularizers"]
+__all__ = [
+    "Architecture",
+    "Dropout",
+    "Identity",
+    "Layer",
+    "LeakyReLU",
+    "Linear",
+    "ReLU",
+    "Sequential",
+    "Sigmoid",
+    "Tanh",
+    "gradcheck",
+    "losses",
+    "regularizers",
+]

@@ -13,6 +13,7 @@ a relative error that stays meaningful where both gradients are tiny. Dropout ma
 restoring every layer's random state before each evaluation. The module is callable:
 ``mlp.gradcheck(model, loss, x, y)`` is ``mlp.gradcheck.check_gradients(model, loss, x, y)``.
 """
+
 import sys
 import types
 

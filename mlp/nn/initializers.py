@@ -14,6 +14,7 @@ name               distribution
 ``glorot_uniform`` are the Xavier ones. Draws are made in float64 and then rounded to ``dtype``, so a
 float32 and a float64 model built from the same seed start from the same numbers.
 """
+
 import numpy as np
 
 from ..registry import lookup

@@ -23,6 +23,7 @@ The contract every layer keeps:
 * ``buffers`` holds arrays that are part of the layer's state but not trained (statistics a layer
   keeps, say); they are saved and loaded with the parameters, never touched by an optimizer.
 """
+
 import numpy as np
 
 from ..errors import StateError
@@ -62,11 +63,17 @@ class Layer:
         self.grads = {}
         self.buffers = {}
 
+    def forward(self, x: np.ndarray, training: bool = True) -> np.ndarray:
+        """The layer's output for a batch ``x`` (N, d_in); caches what ``backward`` needs if ``training``."""
+        raise NotImplementedError
+
+    def backward(self, g: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
+        """dJ/d(input) from ``g`` = dJ/d(output) of the last training forward; overwrites ``grads``."""
+        raise NotImplementedError
+
     def _cached(self, value):
         if value is None:
-            raise StateError(
-                f"{type(self).__name__}.backward() needs a preceding forward(x, training=True)"
-            )
+            raise StateError(f"{type(self).__name__}.backward() needs a preceding forward(x, training=True)")
         return value
 
     def _check_grad(self, g, like):
@@ -78,7 +85,7 @@ class Layer:
             )
         return g
 
-    def output_width(self, input_width):
+    def output_width(self, input_width: int) -> int:
         """Width of the output for an input of ``input_width`` features (shape inference)."""
         return input_width
 
@@ -105,7 +112,15 @@ class Linear(Layer):
 
     regularized = ("W",)
 
-    def __init__(self, in_features, out_features, *, init="he", dtype=np.float32, rng=None):
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        *,
+        init: str = "he",
+        dtype=np.float32,
+        rng: np.random.Generator | None = None,
+    ):
         super().__init__()
         self.in_features = check_number("Linear: in_features", in_features, 1, integer=True)
         self.out_features = check_number("Linear: out_features", out_features, 1, integer=True)
@@ -114,9 +129,9 @@ class Linear(Layer):
         W = get_initializer(init)(rng, (self.out_features, self.in_features), self.dtype)
         self.params = {"W": W, "b": np.zeros(self.out_features, dtype=self.dtype)}
         self.grads = {"W": np.zeros_like(W), "b": np.zeros(self.out_features, dtype=self.dtype)}
-        self._h = None
+        self._h: np.ndarray | None = None
 
-    def forward(self, x, training=True):
+    def forward(self, x: np.ndarray, training: bool = True) -> np.ndarray:
         h = x
         if type(h) is not np.ndarray or h.ndim != 2 or h.dtype != self.dtype or h.shape[1] != self.in_features:
             h = self._checked_input(x)
@@ -128,26 +143,23 @@ class Linear(Layer):
     def _checked_input(self, x):
         h = _as_batch(x, "Linear.forward")
         if h.shape[1] != self.in_features:
-            raise ValueError(
-                f"Linear.forward: expected {self.in_features} input features, got shape {h.shape}"
-            )
+            raise ValueError(f"Linear.forward: expected {self.in_features} input features, got shape {h.shape}")
         return h.astype(self.dtype, copy=False)
 
-    def backward(self, g, input_grad=True):
+    def backward(self, g: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         h = self._cached(self._h)
         if type(g) is not np.ndarray or g.dtype != self.dtype or g.shape != (h.shape[0], self.out_features):
             g = np.asarray(g, dtype=self.dtype)
             if g.shape != (h.shape[0], self.out_features):
                 raise ValueError(
-                    f"Linear.backward: gradient has shape {g.shape}, "
-                    f"expected {(h.shape[0], self.out_features)}"
+                    f"Linear.backward: gradient has shape {g.shape}, expected {(h.shape[0], self.out_features)}"
                 )
         grads = self.grads
         np.matmul(g.T, h, out=grads["W"])
         np.add.reduce(g, axis=0, out=grads["b"])
         return np.matmul(g, self.params["W"]) if input_grad else None
 
-    def output_width(self, input_width):
+    def output_width(self, input_width: int) -> int:
         return self.out_features
 
     def __repr__(self):
@@ -159,10 +171,10 @@ class ReLU(Layer):
 
     def __init__(self):
         super().__init__()
-        self._h = None
-        self._zeros = None
+        self._h: np.ndarray | None = None
+        self._zeros: np.ndarray | None = None
 
-    def forward(self, x, training=True):
+    def forward(self, x: np.ndarray, training: bool = True) -> np.ndarray:
         a = _as_batch(x, "ReLU.forward")
         zeros = self._zeros
         if zeros is None or zeros.shape != a.shape or zeros.dtype != a.dtype:
@@ -172,7 +184,7 @@ class ReLU(Layer):
         self._h = h if training else None
         return h
 
-    def backward(self, g, input_grad=True):
+    def backward(self, g: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         h = self._cached(self._h)
         g = self._check_grad(g, h)
         return np.multiply(g, h > 0, dtype=h.dtype) if input_grad else None
@@ -181,18 +193,18 @@ class ReLU(Layer):
 class LeakyReLU(Layer):
     """``f(a) = a`` for ``a > 0``, else ``alpha·a``; ``f'`` is 1 or ``alpha`` (``alpha`` at 0)."""
 
-    def __init__(self, alpha=0.01):
+    def __init__(self, alpha: float = 0.01):
         super().__init__()
         self.alpha = check_number("LeakyReLU: alpha", alpha, 0, 1, high_open=True)
-        self._slope = None
+        self._slope: np.ndarray | None = None
 
-    def forward(self, x, training=True):
+    def forward(self, x: np.ndarray, training: bool = True) -> np.ndarray:
         a = _as_batch(x, "LeakyReLU.forward")
         slope = np.where(a > 0, a.dtype.type(1), a.dtype.type(self.alpha))
         self._slope = slope if training else None
         return a * slope
 
-    def backward(self, g, input_grad=True):
+    def backward(self, g: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         slope = self._cached(self._slope)
         return self._check_grad(g, slope) * slope if input_grad else None
 
@@ -205,14 +217,14 @@ class Sigmoid(Layer):
 
     def __init__(self):
         super().__init__()
-        self._h = None
+        self._h: np.ndarray | None = None
 
-    def forward(self, x, training=True):
+    def forward(self, x: np.ndarray, training: bool = True) -> np.ndarray:
         h = sigmoid(_as_batch(x, "Sigmoid.forward"))
         self._h = h if training else None
         return h
 
-    def backward(self, g, input_grad=True):
+    def backward(self, g: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         h = self._cached(self._h)
         return self._check_grad(g, h) * h * (1 - h) if input_grad else None
 
@@ -222,14 +234,14 @@ class Tanh(Layer):
 
     def __init__(self):
         super().__init__()
-        self._h = None
+        self._h: np.ndarray | None = None
 
-    def forward(self, x, training=True):
+    def forward(self, x: np.ndarray, training: bool = True) -> np.ndarray:
         h = np.tanh(_as_batch(x, "Tanh.forward"))
         self._h = h if training else None
         return h
 
-    def backward(self, g, input_grad=True):
+    def backward(self, g: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         h = self._cached(self._h)
         return self._check_grad(g, h) * (1 - h * h) if input_grad else None
 
@@ -239,14 +251,14 @@ class Identity(Layer):
 
     def __init__(self):
         super().__init__()
-        self._a = None
+        self._a: np.ndarray | None = None
 
-    def forward(self, x, training=True):
+    def forward(self, x: np.ndarray, training: bool = True) -> np.ndarray:
         a = _as_batch(x, "Identity.forward")
         self._a = a if training else None
         return a
 
-    def backward(self, g, input_grad=True):
+    def backward(self, g: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         return self._check_grad(g, self._cached(self._a)) if input_grad else None
 
 
@@ -258,13 +270,13 @@ class Dropout(Layer):
     Backward multiplies by the same scaled mask.
     """
 
-    def __init__(self, p, rng=None):
+    def __init__(self, p: float, rng: np.random.Generator | None = None):
         super().__init__()
         self.p = check_number("Dropout: p", p, 0, 1, high_open=True)
         self.rng = np.random.default_rng() if rng is None else rng
-        self._mask = None
+        self._mask: np.ndarray | None = None
 
-    def forward(self, x, training=True):
+    def forward(self, x: np.ndarray, training: bool = True) -> np.ndarray:
         a = _as_batch(x, "Dropout.forward")
         if not training:
             self._mask = None
@@ -274,7 +286,7 @@ class Dropout(Layer):
         self._mask = scaled
         return a * scaled
 
-    def backward(self, g, input_grad=True):
+    def backward(self, g: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         mask = self._cached(self._mask)
         return self._check_grad(g, mask) * mask if input_grad else None
 

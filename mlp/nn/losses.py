@@ -24,6 +24,7 @@ Shape: output ``(N, K)``; a regression target of shape ``(N,)`` is read as ``(N,
 ``prepare_target`` checks and converts a target once; ``forward_prepared`` then skips the checks,
 which is how the trainer uses a loss after validating the whole data set at load time.
 """
+
 from dataclasses import replace
 
 import numpy as np
@@ -44,7 +45,7 @@ def _check_output(output):
     return output
 
 
-_CONSTANTS = {}
+_CONSTANTS: dict[tuple, np.ndarray] = {}
 
 
 def _constant(key, make):
@@ -128,13 +129,9 @@ class _RegressionLoss(Loss):
         if target.ndim == 1:
             target = target[:, None]
         if target.ndim != 2 or target.shape[1] != output_shape[1]:
-            raise ValueError(
-                f"{self.name}: target shape {np.shape(target)} does not fit output shape {output_shape}"
-            )
+            raise ValueError(f"{self.name}: target shape {np.shape(target)} does not fit output shape {output_shape}")
         if target.shape[0] != output_shape[0]:
-            raise ValueError(
-                f"{self.name}: target has {target.shape[0]} rows but the output has {output_shape[0]}"
-            )
+            raise ValueError(f"{self.name}: target has {target.shape[0]} rows but the output has {output_shape[0]}")
         if target.dtype.kind not in "fiub":
             raise ValueError(f"{self.name}: target must be numeric, got dtype {target.dtype}")
         return target
@@ -182,7 +179,7 @@ class Huber(_RegressionLoss):
 
     def _elementwise(self, r):
         absr = np.abs(r)
-        return np.where(absr < self.delta, 0.5 * r * r, self.delta * absr - 0.5 * self.delta ** 2)
+        return np.where(absr < self.delta, 0.5 * r * r, self.delta * absr - 0.5 * self.delta**2)
 
     def _residual_grad(self, r):
         return np.clip(r, -self.delta, self.delta)
@@ -238,6 +235,7 @@ class CrossEntropy(Loss):
 
             def grad():
                 return (exp * (mass / sum_exp)[:, None] - weights) * output.dtype.type(1 / n)
+
         self._grad = grad
         return loss / n
 
@@ -249,16 +247,13 @@ class BinaryCrossEntropy(Loss):
 
     def prepare_target(self, target, output_shape):
         if output_shape[1] != 1:
-            raise ValueError(
-                f"binary_cross_entropy: output must have shape (N, 1), got {tuple(output_shape)}"
-            )
+            raise ValueError(f"binary_cross_entropy: output must have shape (N, 1), got {tuple(output_shape)}")
         target = np.asarray(target)
         if target.ndim == 1:
             target = target[:, None]
         if target.shape != tuple(output_shape):
             raise ValueError(
-                f"binary_cross_entropy: target shape {np.shape(target)} does not fit output shape "
-                f"{tuple(output_shape)}"
+                f"binary_cross_entropy: target shape {np.shape(target)} does not fit output shape {tuple(output_shape)}"
             )
         if target.dtype.kind not in "fiub":
             raise ValueError(f"binary_cross_entropy: target must be 0/1, got dtype {target.dtype}")
@@ -336,6 +331,7 @@ class MulticlassHinge(Loss):
             g[rows, target] = -active.sum(axis=1)
             g *= output.dtype.type(1 / n)
             return g
+
         self._grad = grad
         return float(np.sum(slack[active], dtype=np.float64)) / n
 

@@ -9,7 +9,10 @@ of a few per array. Take references to a layer's arrays after building the ``Seq
 it moves them into the shared vector. A layer's ``buffers`` (state that is not trained) stay its
 own arrays; ``state_dict`` holds them beside the parameters.
 """
+
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
+from typing import cast
 
 import numpy as np
 
@@ -22,7 +25,7 @@ class Sequential:
     Shape: input ``(N, d_in)`` → output ``(N, d_out)`` of the last layer.
     """
 
-    def __init__(self, layers):
+    def __init__(self, layers: Iterable[Layer]):
         self.layers = list(layers)
         for index, layer in enumerate(self.layers):
             if not isinstance(layer, Layer):
@@ -44,33 +47,32 @@ class Sequential:
         for layer in self.layers:
             for name, array in layer.params.items():
                 size = array.size
-                param = self.flat_params[offset:offset + size].reshape(array.shape)
+                param = self.flat_params[offset : offset + size].reshape(array.shape)
                 param[...] = array
                 layer.params[name] = param
-                layer.grads[name] = self.flat_grads[offset:offset + size].reshape(array.shape)
+                layer.grads[name] = self.flat_grads[offset : offset + size].reshape(array.shape)
                 offset += size
 
-    def forward(self, x, training=True):
+    def forward(self, x: np.ndarray, training: bool = True) -> np.ndarray:
         """Output of the network for a batch ``x`` of shape ``(N, d_in)``."""
         for layer in self.layers:
             x = layer.forward(x, training)
         return x
 
-    def backward(self, g, input_grad=True):
+    def backward(self, g: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         """Backpropagate ``g = dJ/d(output)``; fill every layer's ``grads``; return dJ/dx.
 
         With ``input_grad=False`` the first layer skips dJ/dx and ``None`` is returned.
         """
         layers = self.layers
         for layer in layers[:0:-1]:
-            g = layer.backward(g)
+            g = cast(np.ndarray, layer.backward(g))  # an array: every layer but the first returns dJ/d(input)
         return layers[0].backward(g, input_grad) if layers else g
 
-    def predict(self, x, batch_size=1024):
+    def predict(self, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:
         """Output for many rows, evaluated in chunks without caching (``training=False``)."""
         x = np.asarray(x)
-        chunks = [self.forward(x[start:start + batch_size], training=False)
-                  for start in range(0, len(x), batch_size)]
+        chunks = [self.forward(x[start : start + batch_size], training=False) for start in range(0, len(x), batch_size)]
         return np.concatenate(chunks) if chunks else self.forward(x, training=False)
 
     def parameters(self):
@@ -91,16 +93,16 @@ class Sequential:
             for name in getattr(layer, "regularized", ()):
                 yield f"{index}.{name}", layer.params[name], layer.grads[name]
 
-    def num_parameters(self):
+    def num_parameters(self) -> int:
         return int(self.flat_params.size)
 
-    def state_dict(self):
+    def state_dict(self) -> dict[str, np.ndarray]:
         """Copies of all parameters and buffers, keyed ``"<layer index>.<name>"`` (e.g. ``"0.W"``)."""
         state = {key: param.copy() for key, param, _ in self.parameters()}
         state.update((key, array.copy()) for key, array in self.buffers())
         return state
 
-    def load_state_dict(self, state):
+    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
         """Copy ``state`` into the parameters and buffers in place; strict about keys and shapes.
 
         A missing or unexpected key, or a shape mismatch, raises ``ValueError`` naming the key (and
@@ -113,9 +115,7 @@ class Sequential:
         if missing:
             raise ValueError(f"load_state_dict: missing key {missing[0]!r} (missing: {missing})")
         if unexpected:
-            raise ValueError(
-                f"load_state_dict: unexpected key {unexpected[0]!r} (unexpected: {unexpected})"
-            )
+            raise ValueError(f"load_state_dict: unexpected key {unexpected[0]!r} (unexpected: {unexpected})")
         values = {}
         for key, param in own.items():
             value = np.asarray(state[key])
@@ -160,7 +160,9 @@ class Architecture:
     init: str = "he"
     dtype: str = "float32"
 
-    def build(self, rng=None, dropout_rng=None):
+    def build(
+        self, rng: np.random.Generator | None = None, dropout_rng: np.random.Generator | None = None
+    ) -> Sequential:
         """The :class:`Sequential` network, weights drawn from ``rng``.
 
         ``dropout_rng`` draws every dropout layer's masks (one stream shared by them all, so saving
@@ -168,7 +170,7 @@ class Architecture:
         """
         rng = np.random.default_rng() if rng is None else rng
         dtype = np.dtype(self.dtype)
-        layers = [Dropout(self.input_dropout, rng=dropout_rng)] if self.input_dropout > 0 else []
+        layers: list[Layer] = [Dropout(self.input_dropout, rng=dropout_rng)] if self.input_dropout > 0 else []
         widths = [self.input_width, *self.hidden]
         for d_in, d_out in zip(widths[:-1], widths[1:]):
             layers.append(Linear(d_in, d_out, init=self.init, dtype=dtype, rng=rng))

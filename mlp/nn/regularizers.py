@@ -15,6 +15,7 @@ name               Ω(W)                              λ∇_W Ω
 where ``weights`` is a :class:`~mlp.network.Sequential` (its ``W`` matrices) or an iterable of
 ``(key, W, grad)`` triples such as ``Sequential.weights()``.
 """
+
 import numpy as np
 
 from ..registry import lookup

@@ -1,4 +1,5 @@
 """Optimizers (in-place parameter updates) and learning-rate schedules."""
+
 from .optimizers import OPTIMIZERS, Optimizer, get_optimizer
 from .schedules import SCHEDULES, Schedule, get_schedule
 

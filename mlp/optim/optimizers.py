@@ -18,6 +18,7 @@ name           update, with g the gradient and t the step count (from 1)
 ``state_dict()`` exports the step count and every buffer as arrays; ``load_state_dict`` restores
 them exactly, so a resumed run continues bit for bit.
 """
+
 import math
 
 import numpy as np
@@ -52,7 +53,7 @@ class Optimizer:
     """Base class: parameter/gradient pairs, named state buffers and a step count."""
 
     name = "optimizer"
-    buffer_names = ()
+    buffer_names: tuple[str, ...] = ()
     settings: dict = {"lr": LR}
 
     def __init__(self, params, lr):
@@ -172,8 +173,8 @@ class Adam(Optimizer):
         np.multiply(grad, grad, out=scratch)
         scratch *= 1 - self.beta2
         exp_avg_sq += scratch
-        bias1 = 1 - self.beta1 ** self.t
-        bias2 = 1 - self.beta2 ** self.t
+        bias1 = 1 - self.beta1**self.t
+        bias2 = 1 - self.beta2**self.t
         denom = self._second[index]
         np.sqrt(exp_avg_sq, out=denom)
         denom /= math.sqrt(bias2)
@@ -201,8 +202,12 @@ class RMSprop(Optimizer):
     """RMSprop as ``torch.optim.RMSprop`` (not centered): s ← αs + (1−α)g², θ ← θ − lr·g/(√s + ε)."""
 
     name = "rmsprop"
-    settings = {**Optimizer.settings, "alpha": Setting("float", 0.99, low=0, high=1, high_open=True, doc="rmsprop"),
-                "eps": EPS, "momentum": MOMENTUM}
+    settings = {
+        **Optimizer.settings,
+        "alpha": Setting("float", 0.99, low=0, high=1, high_open=True, doc="rmsprop"),
+        "eps": EPS,
+        "momentum": MOMENTUM,
+    }
 
     def __init__(self, params, lr=0.01, alpha=0.99, eps=1e-8, momentum=0.0):
         self.alpha = _unit("rmsprop: alpha", alpha)

@@ -12,6 +12,7 @@ name               lr(e), before warm-up
 With ``warmup_epochs = w > 0`` the rate rises linearly, lr·(e + 1)/w for e < w, and the schedule
 then runs on e − w. Being a function of the epoch alone, a schedule needs no state to resume.
 """
+
 import math
 
 from ..registry import lookup
@@ -70,7 +71,7 @@ class Exponential(Schedule):
         self.gamma = check_number("schedule exponential: gamma", gamma, 0, 1, low_open=True)
 
     def rate(self, e):
-        return self.lr * self.gamma ** e
+        return self.lr * self.gamma**e
 
 
 class Cosine(Schedule):

@@ -1,4 +1,5 @@
 """Side-by-side comparison of run directories: the config keys that differ and the held-out metrics."""
+
 import csv
 import io
 import json
@@ -35,8 +36,12 @@ def load_run(run_dir):
     require(report, {"metrics": ("dict", "none"), "training": ("dict", "none")}, report_path, "report")
     metrics, training = report["metrics"] or {}, report["training"] or {}
     require(metrics, {m: ("number", "none") for m in METRICS if m in metrics}, report_path, "metrics")
-    require(training, {k: ("number", "none") for k in ("epochs_run", "wall_time_seconds") if k in training},
-            report_path, "training")
+    require(
+        training,
+        {k: ("number", "none") for k in ("epochs_run", "wall_time_seconds") if k in training},
+        report_path,
+        "training",
+    )
     row = {"run": run_dir.name}
     row.update({f"test_{m}": metrics.get(m) for m in METRICS if m in metrics})
     row["epochs"] = training.get("epochs_run")
@@ -54,8 +59,10 @@ def compare(run_dirs, sort=None, descending=None):
     for _, row in loaded[1:]:
         metric_columns += [c for c in row if c != "run" and c not in metric_columns]
     columns = ["run", *differing, *metric_columns]
-    rows = [{"run": row["run"], **{k: config.get(k) for k in differing},
-             **{c: row.get(c) for c in metric_columns}} for config, row in loaded]
+    rows = [
+        {"run": row["run"], **{k: config.get(k) for k in differing}, **{c: row.get(c) for c in metric_columns}}
+        for config, row in loaded
+    ]
     if sort is not None:
         if sort not in columns:
             raise MlpError(f"--sort {sort}: no such column; columns: {', '.join(columns)}")

@@ -17,41 +17,65 @@ def markdown(report):
     where = "trained in memory (" if model["path"] is None else f"`{model['path']}` (sha256 `{model['sha256'][:16]}…`, "
     lines.append(f"Model {where}{model['parameters']:,} parameters), evaluated on the **{report['split']}** split.")
     arch = report["model"]["architecture"]
-    lines.append(f"Network: {arch['input_width']} → {' → '.join(map(str, arch['hidden']))}"
-                 f"{' → ' if arch['hidden'] else ''}{arch['n_outputs']}, {arch['activation']}, "
-                 f"dropout {arch['dropout']}; loss {config['loss']['name']}, "
-                 f"{config['regularization']['name']} (λ = {config['regularization']['lambda']}), "
-                 f"optimizer {config['optimizer']['name']} (lr {config['optimizer']['lr']}).")
+    lines.append(
+        f"Network: {arch['input_width']} → {' → '.join(map(str, arch['hidden']))}"
+        f"{' → ' if arch['hidden'] else ''}{arch['n_outputs']}, {arch['activation']}, "
+        f"dropout {arch['dropout']}; loss {config['loss']['name']}, "
+        f"{config['regularization']['name']} (λ = {config['regularization']['lambda']}), "
+        f"optimizer {config['optimizer']['name']} (lr {config['optimizer']['lr']})."
+    )
     sizes = report["data"]["sizes"]
     lines += ["", "| split | rows |", "| --- | --- |"] + [f"| {k} | {v} |" for k, v in sizes.items()]
     training = report["training"]
     if training:
-        lines += ["", "## Training", "",
-                  f"- epochs run: {training['epochs_run']}, best epoch: {training['best_epoch']}",
-                  f"- stopped: {training['stop_reason']}",
-                  f"- wall time: {training['wall_time_seconds']:.1f} s "
-                  f"({training['samples_per_second']:.0f} samples/s)"]
+        lines += [
+            "",
+            "## Training",
+            "",
+            f"- epochs run: {training['epochs_run']}, best epoch: {training['best_epoch']}",
+            f"- stopped: {training['stop_reason']}",
+            f"- wall time: {training['wall_time_seconds']:.1f} s ({training['samples_per_second']:.0f} samples/s)",
+        ]
     lines += ["", "## Results", ""]
     metrics = report["metrics"]
     if report["split"] == "train":
-        lines += ["These are the training rows, not held-out data: scores on them overstate how the model "
-                  "does on new data.", ""]
+        lines += [
+            "These are the training rows, not held-out data: scores on them overstate how the model does on new data.",
+            "",
+        ]
     if metrics is None and report["split"] == "test":
-        lines.append("No held-out data: the test split is empty (data.test_split: 0), so nothing is scored; "
-                     "the training rows are not a substitute.")
+        lines.append(
+            "No held-out data: the test split is empty (data.test_split: 0), so nothing is scored; "
+            "the training rows are not a substitute."
+        )
     elif metrics is None:
         lines.append(f"No rows in the {report['split']} data, so nothing is scored.")
     elif report["task"] == "classification":
-        lines += [f"- accuracy: **{metrics['accuracy']:.4f}**", f"- loss ({config['loss']['name']}): {metrics['loss']:.4f}",
-                  "", "| class | precision | recall | F1 | support |", "| --- | --- | --- | --- | --- |"]
+        lines += [
+            f"- accuracy: **{metrics['accuracy']:.4f}**",
+            f"- loss ({config['loss']['name']}): {metrics['loss']:.4f}",
+            "",
+            "| class | precision | recall | F1 | support |",
+            "| --- | --- | --- | --- | --- |",
+        ]
         for row in metrics["per_class"]:
-            lines.append(f"| {row['class']} | {row['precision']:.4f} | {row['recall']:.4f} | {row['f1']:.4f} | {row['support']} |")
+            lines.append(
+                f"| {row['class']} | {row['precision']:.4f} | {row['recall']:.4f} | {row['f1']:.4f} | {row['support']} |"
+            )
         for name in ("macro_avg", "weighted_avg"):
             row = metrics[name]
-            lines.append(f"| *{name.replace('_', ' ')}* | {row['precision']:.4f} | {row['recall']:.4f} | {row['f1']:.4f} | {row['support']} |")
+            lines.append(
+                f"| *{name.replace('_', ' ')}* | {row['precision']:.4f} | {row['recall']:.4f} | {row['f1']:.4f} | {row['support']} |"
+            )
         if report["most_confident_errors"]:
             key = "probability" if "probability" in report["most_confident_errors"][0] else "score"
-            lines += ["", "### Most confident mistakes", "", f"| row | true | predicted | {key} |", "| --- | --- | --- | --- |"]
+            lines += [
+                "",
+                "### Most confident mistakes",
+                "",
+                f"| row | true | predicted | {key} |",
+                "| --- | --- | --- | --- |",
+            ]
             for e in report["most_confident_errors"]:
                 lines.append(f"| {e['row']} | {e['true']} | {e['predicted']} | {e[key]:.4f} |")
     else:
@@ -73,13 +97,17 @@ def summary_line(report, where):
     word = SPLIT_WORDS.get(split)
     label, on = (f"{word} ", "") if word else ("", f" on {split}")
     if metrics is None:
-        result = ("no held-out data (test split is empty): nothing scored" if split == "test"
-                  else f"no rows in the {word or split} data: nothing scored")
+        result = (
+            "no held-out data (test split is empty): nothing scored"
+            if split == "test"
+            else f"no rows in the {word or split} data: nothing scored"
+        )
     elif report["task"] == "classification":
         result = f"{label}accuracy {metrics['accuracy']:.4f}, {label}loss {metrics['loss']:.4f}{on}"
     else:
         r2 = metrics["r2"]
-        result = (f"{label}RMSE {metrics['rmse']:.4g}, MAE {metrics['mae']:.4g}, "
-                  f"R² {r2 if r2 is None else round(r2, 4)}{on}")
+        result = (
+            f"{label}RMSE {metrics['rmse']:.4g}, MAE {metrics['mae']:.4g}, R² {r2 if r2 is None else round(r2, 4)}{on}"
+        )
     extra = f"; best epoch {training['best_epoch']} of {training['epochs_run']}" if training else ""
     return f"{result}{extra}; report in {where}"

@@ -1,4 +1,5 @@
 """Evaluation metrics computed from predictions: classification and regression."""
+
 import numpy as np
 
 
@@ -20,8 +21,13 @@ def classification_metrics(y_true, y_pred, class_names):
         recall = np.where(support > 0, hits / np.maximum(support, 1), 0.0)
         f1 = np.where(precision + recall > 0, 2 * precision * recall / (precision + recall), 0.0)
     per_class = [
-        {"class": name, "precision": float(precision[k]), "recall": float(recall[k]),
-         "f1": float(f1[k]), "support": int(support[k])}
+        {
+            "class": name,
+            "precision": float(precision[k]),
+            "recall": float(recall[k]),
+            "f1": float(f1[k]),
+            "support": int(support[k]),
+        }
         for k, name in enumerate(class_names)
     ]
     total = max(int(support.sum()), 1)
@@ -29,14 +35,23 @@ def classification_metrics(y_true, y_pred, class_names):
 
     def average(values, w):
         return float(np.sum(values * w))
+
     uniform = np.full(len(class_names), 1 / len(class_names))
     return {
         "accuracy": float(hits.sum() / total),
         "per_class": per_class,
-        "macro_avg": {"precision": average(precision, uniform), "recall": average(recall, uniform),
-                      "f1": average(f1, uniform), "support": int(support.sum())},
-        "weighted_avg": {"precision": average(precision, weights), "recall": average(recall, weights),
-                         "f1": average(f1, weights), "support": int(support.sum())},
+        "macro_avg": {
+            "precision": average(precision, uniform),
+            "recall": average(recall, uniform),
+            "f1": average(f1, uniform),
+            "support": int(support.sum()),
+        },
+        "weighted_avg": {
+            "precision": average(precision, weights),
+            "recall": average(recall, weights),
+            "f1": average(f1, weights),
+            "support": int(support.sum()),
+        },
         "confusion_matrix": matrix.tolist(),
     }
 
@@ -46,12 +61,12 @@ def regression_metrics(y_true, y_pred):
     y_true = np.asarray(y_true, dtype=np.float64).reshape(len(y_true), -1)
     y_pred = np.asarray(y_pred, dtype=np.float64).reshape(len(y_pred), -1)
     residual = y_pred - y_true
-    mse = float(np.mean(residual ** 2))
+    mse = float(np.mean(residual**2))
     total = float(np.sum((y_true - y_true.mean(axis=0)) ** 2))
     return {
         "mse": mse,
         "rmse": float(np.sqrt(mse)),
         "mae": float(np.mean(np.abs(residual))),
         "median_absolute_error": float(np.median(np.abs(residual))),
-        "r2": float(1 - np.sum(residual ** 2) / total) if total > 0 else None,
+        "r2": float(1 - np.sum(residual**2) / total) if total > 0 else None,
     }

@@ -3,11 +3,13 @@
 No pyplot and no ``matplotlib.use``: the backend a caller chose (a notebook's) is left alone, and
 runs trained in several threads can write their reports at the same time.
 """
+
 from ..io.files import write_atomic
 
 
 def _figure(width, height):
     from matplotlib.figure import Figure
+
     return Figure(figsize=(width, height))
 
 
@@ -62,8 +64,15 @@ def confusion(matrix, class_names, path):
     threshold = matrix.max() / 2 if matrix.size else 0
     for i in range(k):
         for j in range(k):
-            ax.text(j, i, str(matrix[i, j]), ha="center", va="center", fontsize=8 if k > 6 else 10,
-                    color="white" if matrix[i, j] > threshold else "black")
+            ax.text(
+                j,
+                i,
+                str(matrix[i, j]),
+                ha="center",
+                va="center",
+                fontsize=8 if k > 6 else 10,
+                color="white" if matrix[i, j] > threshold else "black",
+            )
     return _save(fig, path)
 
 

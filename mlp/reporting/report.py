@@ -8,6 +8,7 @@ mse, rmse, mae, median_absolute_error, r2, loss — in the target's original uni
 (classification: row, true, predicted, probability), ``training`` (epochs_run, best_epoch,
 stop_reason, wall_time_seconds, samples_per_second; null for ``mlp evaluate``) and ``plots``.
 """
+
 import hashlib
 import json
 from pathlib import Path
@@ -58,8 +59,14 @@ def confident_errors(model, outputs, y, predicted, rows):
     out = []
     for i in order:
         value = scores[i, predicted[i]] if scores.shape[1] > 1 else abs(scores[i, 0])
-        out.append({"row": int(rows[i]), "true": model.class_names[y[i]],
-                    "predicted": model.class_names[predicted[i]], key: float(value)})
+        out.append(
+            {
+                "row": int(rows[i]),
+                "true": model.class_names[y[i]],
+                "predicted": model.class_names[predicted[i]],
+                key: float(value),
+            }
+        )
     return out
 
 
@@ -76,9 +83,12 @@ def build_report(model, model_path, outputs, y, rows, split, sizes, training=Non
         "split": split,
         "held_out": scored and split != "train",
         "task": model.task,
-        "model": {"path": None if model_path is None else str(model_path),
-                  "sha256": None if model_path is None else file_sha256(model_path),
-                  "parameters": model.network.num_parameters(), "architecture": architecture},
+        "model": {
+            "path": None if model_path is None else str(model_path),
+            "sha256": None if model_path is None else file_sha256(model_path),
+            "parameters": model.network.num_parameters(),
+            "architecture": architecture,
+        },
         "config": model.config.to_dict(),
         "data": {"sizes": sizes, "rows_evaluated": int(len(outputs))},
         "metrics": metrics,
@@ -98,7 +108,8 @@ def write_report(report, out_dir, model, history=(), outputs=None, y=None):
     if report["metrics"] is not None:
         if report["task"] == "classification":
             report["plots"]["confusion_matrix"] = plots.confusion(
-                np.array(report["metrics"]["confusion_matrix"]), model.class_names, out_dir / "confusion_matrix.png")
+                np.array(report["metrics"]["confusion_matrix"]), model.class_names, out_dir / "confusion_matrix.png"
+            )
         else:
             predicted = model.predict_from_outputs(outputs)
             report["plots"].update(plots.regression(np.asarray(y, dtype=float), predicted, out_dir))

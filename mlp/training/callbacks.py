@@ -1,47 +1,15 @@
-"""Callbacks: what a run does besides training, called by the trainer at fixed points.
+"""The callbacks every front end may add to a run: progress lines and signal handling.
 
-==================  ============================================================================
-``on_train_begin``  before the first epoch (of this call: a resumed run starts mid-way)
-``on_epoch_begin``  before an epoch's first batch (or the first one left, after a resume)
-``on_batch_end``    after each optimizer step, with the batch's index in the epoch
-``on_epoch_end``    after the epoch's validation, with its record (what ``metrics.jsonl`` holds)
-``on_interrupt``    after :meth:`~mlp.training.trainer.Trainer.interrupt`, before training raises
-``on_train_end``    after the last epoch, the kept (best) weights restored
-==================  ============================================================================
-
-Each method receives the trainer: ``trainer.state`` (epoch, batch, losses so far, best epoch…),
-``trainer.history`` (the epoch records), ``trainer.experiment`` (network, optimizer, config), and
-``trainer.stop(reason)`` to end training after the current epoch. Callbacks run in the order given;
-a run's own (metrics log, checkpoints, progress) come after the user's, so a stop requested by a
-user's callback is in the checkpoint saved at the same epoch's end.
+(The hooks themselves are documented on :class:`~mlp.training.trainer.Callback`.)
 """
+
 import signal
 import sys
 import threading
 
 from tqdm import tqdm
 
-
-class Callback:
-    """Base class: every hook does nothing; override the ones you need."""
-
-    def on_train_begin(self, trainer):
-        pass
-
-    def on_epoch_begin(self, trainer):
-        pass
-
-    def on_batch_end(self, trainer, index):
-        pass
-
-    def on_epoch_end(self, trainer, record):
-        pass
-
-    def on_interrupt(self, trainer):
-        pass
-
-    def on_train_end(self, trainer):
-        pass
+from .trainer import Callback
 
 
 class ProgressPrinter(Callback):
@@ -53,9 +21,15 @@ class ProgressPrinter(Callback):
 
     def on_epoch_begin(self, trainer):
         if self.stream.isatty():
-            self.bar = tqdm(total=len(trainer.batches), initial=trainer.state.batch,
-                            desc=f"epoch {trainer.state.epoch + 1}", leave=False, file=self.stream,
-                            unit="batch", dynamic_ncols=True)
+            self.bar = tqdm(
+                total=len(trainer.batches),
+                initial=trainer.state.batch,
+                desc=f"epoch {trainer.state.epoch + 1}",
+                leave=False,
+                file=self.stream,
+                unit="batch",
+                dynamic_ncols=True,
+            )
 
     def on_batch_end(self, trainer, index):
         if self.bar is not None:
@@ -75,8 +49,10 @@ class ProgressPrinter(Callback):
     def on_epoch_end(self, trainer, record):
         self._close()
         metric = trainer.metric_name
-        parts = [f"epoch {record['epoch']}/{trainer.experiment.config.training.epochs}",
-                 f"train_loss {record['train_loss']:.4f}"]
+        parts = [
+            f"epoch {record['epoch']}/{trainer.experiment.config.training.epochs}",
+            f"train_loss {record['train_loss']:.4f}",
+        ]
         if record["penalty"]:
             parts.append(f"(data {record['data_loss']:.4f} + penalty {record['penalty']:.4f})")
         if record["val_loss"] is not None:
@@ -103,6 +79,7 @@ class StopOnSignal(Callback):
 
         def handle(signum, frame):
             trainer.interrupt(signal.Signals(signum).name)
+
         for signum in self.SIGNALS:
             self.previous[signum] = signal.signal(signum, handle)
 

@@ -8,6 +8,7 @@ time), the shuffle and dropout generators' states and a hash of the config's str
 inside a long epoch once ``training.checkpoint_seconds`` have passed since the last save.
 :func:`restore` checks every field against the run before anything is used.
 """
+
 import math
 import time
 from pathlib import Path
@@ -17,8 +18,7 @@ import numpy as np
 from ..config import structural_hash
 from ..errors import CheckpointError, ConfigError, clipped
 from ..io.archive import load_checked, require, save_atomic
-from .callbacks import Callback
-from .trainer import TrainerState
+from .trainer import Callback, TrainerState
 
 KIND = "mlp-checkpoint"
 RESUMED_STREAMS = ("shuffle", "dropout")
@@ -35,9 +35,16 @@ def save(path, trainer):
     if inside:
         arrays["order"] = state.order
     metadata = {
-        "kind": KIND, "epoch": state.epoch, "batch": state.batch, "sums": state.sums,
-        "best_value": state.best_value, "best_epoch": state.best_epoch, "bad_epochs": state.bad_epochs,
-        "stop_reason": state.stop_reason, "finished": state.finished, "elapsed": trainer.elapsed(),
+        "kind": KIND,
+        "epoch": state.epoch,
+        "batch": state.batch,
+        "sums": state.sums,
+        "best_value": state.best_value,
+        "best_epoch": state.best_epoch,
+        "bad_epochs": state.bad_epochs,
+        "stop_reason": state.stop_reason,
+        "finished": state.finished,
+        "elapsed": trainer.elapsed(),
         "rng": {name: experiment.streams[name].bit_generator.state for name in RESUMED_STREAMS},
         "config_hash": structural_hash(experiment.config),
     }
@@ -50,7 +57,8 @@ def restore(path, trainer):
     _check(path, arrays, meta, trainer)
 
     def section(prefix):
-        return {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
+        return {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}
+
     experiment = trainer.experiment
     try:
         experiment.network.load_state_dict(section("model."))
@@ -62,26 +70,54 @@ def restore(path, trainer):
             experiment.streams[name].bit_generator.state = meta["rng"][name]
         except (KeyError, TypeError, ValueError, OverflowError) as exc:
             raise CheckpointError(f"{path}: unusable {name} generator state ({clipped(repr(exc))})") from None
-    trainer.state = TrainerState(meta["epoch"], meta["batch"], meta["sums"], meta["best_value"],
-                                 meta["best_epoch"], meta["bad_epochs"], meta["stop_reason"], meta["finished"],
-                                 meta["elapsed"], arrays.get("order"), section("best.") or None)
+    trainer.state = TrainerState(
+        meta["epoch"],
+        meta["batch"],
+        meta["sums"],
+        meta["best_value"],
+        meta["best_epoch"],
+        meta["bad_epochs"],
+        meta["stop_reason"],
+        meta["finished"],
+        meta["elapsed"],
+        arrays.get("order"),
+        section("best.") or None,
+    )
     return meta
 
 
 def _is_permutation(order, n):
     """Whether ``order`` is a 1-D integer array holding each of 0..n−1 once."""
-    return (order is not None and order.ndim == 1 and order.dtype.kind in "iu" and len(order) == n
-            and np.array_equal(np.sort(order), np.arange(n)))
+    return (
+        order is not None
+        and order.ndim == 1
+        and order.dtype.kind in "iu"
+        and len(order) == n
+        and np.array_equal(np.sort(order), np.arange(n))
+    )
 
 
 def _check(path, arrays, meta, trainer):
     """Every field :func:`restore` uses has the kind it needs, and the checkpoint fits this run."""
     if meta.get("kind") != KIND:
         raise CheckpointError(f"{path}: not an mlp training checkpoint")
-    require(meta, {"epoch": ("int",), "batch": ("int",), "sums": ("dict",), "best_value": ("number", "none"),
-                   "best_epoch": ("int", "none"), "bad_epochs": ("int",), "stop_reason": ("str", "none"),
-                   "finished": ("bool",), "elapsed": ("number",), "rng": ("dict",), "config_hash": ("str",)},
-            path)
+    require(
+        meta,
+        {
+            "epoch": ("int",),
+            "batch": ("int",),
+            "sums": ("dict",),
+            "best_value": ("number", "none"),
+            "best_epoch": ("int", "none"),
+            "bad_epochs": ("int",),
+            "stop_reason": ("str", "none"),
+            "finished": ("bool",),
+            "elapsed": ("number",),
+            "rng": ("dict",),
+            "config_hash": ("str",),
+        },
+        path,
+    )
     require(meta["sums"], {"data": ("number",), "penalty": ("number",), "rows": ("int",)}, path, "sums")
     require(meta["rng"], {name: ("dict",) for name in RESUMED_STREAMS}, path, "rng")
     if max(meta["best_epoch"] or 0, meta["bad_epochs"]) > meta["epoch"]:

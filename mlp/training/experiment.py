@@ -5,6 +5,7 @@ The rows come from the config's data set or file, or from the caller as a
 ``init`` (weights), ``split`` (test and validation rows), ``shuffle`` (batch order) and ``dropout``
 (masks).
 """
+
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -51,18 +52,22 @@ def load_dataset(data):
                 raise ConfigError(
                     f"data.test_path has {test.n_features} features but data.path has {dataset.n_features}"
                 )
-            y_test = test.y if dataset.task == "regression" else \
-                align_labels(test.y, test.class_names, dataset.class_names, "data.test_path")
+            y_test = (
+                test.y
+                if dataset.task == "regression"
+                else align_labels(test.y, test.class_names, dataset.class_names, "data.test_path")
+            )
             dataset.X_test, dataset.y_test = test.X, y_test
     return dataset
 
 
-def check_task(config, task, n_classes):
+def check_task(config, dataset):
     """Loss/task agreement, checked once the data's task is known."""
-    loss = config.loss.name
+    loss, task = config.loss.name, dataset.task
+    n_classes = len(dataset.class_names or ())
     where = f"loss.name: {loss}"
     if config.data.task != "auto" and task != config.data.task:
-        raise ConfigError(f"data.task: {config.data.task} does not fit the data ({task})")
+        raise ConfigError(f"data.task: {config.data.task} does not fit {dataset.name} ({task})")
     if task == "regression" and loss in CLASSIFICATION_LOSSES:
         raise ConfigError(f"{where} needs class labels, but the data's target is a regression target (floats)")
     if task == "classification" and loss in REGRESSION_LOSSES and config.loss.target_encoding is None:
@@ -98,8 +103,16 @@ class Experiment:
     def model(self):
         """The network as a :class:`~mlp.model.Model` (it shares the network's arrays)."""
         s = self.splits
-        return Model(self.network, self.architecture, self.config, s.task, s.class_names, s.transform,
-                     s.target_scaler, s.target_names)
+        return Model(
+            self.network,
+            self.architecture,
+            self.config,
+            s.task,
+            s.class_names,
+            s.transform,
+            s.target_scaler,
+            s.target_names,
+        )
 
     def loss_targets(self, y):
         """Targets in the form the loss takes (encoded where a regression loss meets class labels)."""
@@ -115,17 +128,36 @@ def build_experiment(config: Config, dataset: Dataset | None = None) -> Experime
     """Load (unless given) and split the data, build the network, loss, regularizer, optimizer and schedule."""
     streams = random_streams(config.seed)
     dataset = load_dataset(config.data) if dataset is None else dataset
+    check_task(config, dataset)
     classification = dataset.task == "classification"
-    n_classes = len(dataset.class_names) if classification else 0
-    check_task(config, dataset.task, n_classes)
-    n_outputs = 1 if config.loss.name == "binary_cross_entropy" else (n_classes if classification else dataset.y.shape[1])
+    n_classes = len(dataset.class_names or ())
+    n_outputs = (
+        1 if config.loss.name == "binary_cross_entropy" else (n_classes if classification else dataset.y.shape[1])
+    )
     dtype = np.dtype(config.training.dtype)
     data = config.data
-    splits = prepare(dataset, streams["split"], data.validation_split, data.test_split, data.standardize, dtype,
-                     data.standardize_target, data.corrupt_targets, n_outputs)
+    splits = prepare(
+        dataset,
+        streams["split"],
+        data.validation_split,
+        data.test_split,
+        data.standardize,
+        dtype,
+        data.standardize_target,
+        data.corrupt_targets,
+        n_outputs,
+    )
     model = config.model
-    architecture = Architecture(int(dataset.n_features), list(model.hidden), n_outputs, model.activation,
-                                model.dropout, model.input_dropout, model.init, dtype.name)
+    architecture = Architecture(
+        int(dataset.n_features),
+        list(model.hidden),
+        n_outputs,
+        model.activation,
+        model.dropout,
+        model.input_dropout,
+        model.init,
+        dtype.name,
+    )
     del dataset
     network = architecture.build(streams["init"], streams["dropout"])
     if model.init_from is not None:
@@ -137,8 +169,9 @@ def build_experiment(config: Config, dataset: Dataset | None = None) -> Experime
     regularizer = get_regularizer(config.regularization.name, **config.regularization.arguments())
     optimizer = get_optimizer(config.optimizer.name, network, **config.optimizer.arguments())
     schedule_config = config.optimizer.schedule
-    schedule = get_schedule(schedule_config.name, config.optimizer.lr, config.training.epochs,
-                            **schedule_config.arguments())
+    schedule = get_schedule(
+        schedule_config.name, config.optimizer.lr, config.training.epochs, **schedule_config.arguments()
+    )
     experiment = Experiment(config, splits, architecture, network, loss, regularizer, optimizer, schedule, streams)
     for split in ("train", "val", "test"):
         experiment.targets[split] = experiment.loss_targets(getattr(splits, f"y_{split}"))

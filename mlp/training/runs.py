@@ -6,6 +6,7 @@ once training ends, ``model.npz`` and the report. One process at a time trains i
 holds an exclusive lock on ``.lock`` (``flock``, released by the kernel when the process dies).
 :func:`start` prepares a new directory and :func:`reopen` one to resume.
 """
+
 import fcntl
 import itertools
 import json
@@ -17,10 +18,20 @@ from ..config import dump
 from ..errors import ArgumentError, CheckpointError, MlpError
 from ..io.archive import load_checked, require
 from ..io.files import remove_temporaries, write_text_atomic
-from .callbacks import Callback
+from .trainer import Callback
 
-RUN_FILES = ("config.yaml", "model.npz", "last.npz", "metrics.jsonl", "report.json", "report.md",
-             "learning_curves.png", "confusion_matrix.png", "predicted_vs_true.png", "residuals.png")
+RUN_FILES = (
+    "config.yaml",
+    "model.npz",
+    "last.npz",
+    "metrics.jsonl",
+    "report.json",
+    "report.md",
+    "learning_curves.png",
+    "confusion_matrix.png",
+    "predicted_vs_true.png",
+    "residuals.png",
+)
 
 
 def new_run_dir(name, parent="runs"):
@@ -59,8 +70,10 @@ def start(config, out=None, overwrite=False):
     if run_dir.exists() and not run_dir.is_dir():
         raise ArgumentError("{out} {run_dir}: exists and is not a directory", run_dir=run_dir)
     if run_dir.is_dir() and any(p.name != ".lock" for p in run_dir.iterdir()) and not overwrite:
-        raise ArgumentError("run directory {run_dir} is not empty; pass {overwrite} to replace its run files, "
-                            "or {out_elsewhere}", run_dir=run_dir)
+        raise ArgumentError(
+            "run directory {run_dir} is not empty; pass {overwrite} to replace its run files, or {out_elsewhere}",
+            run_dir=run_dir,
+        )
     run_dir.mkdir(parents=True, exist_ok=True)
     handle = lock(run_dir)
     for name in RUN_FILES:
@@ -88,8 +101,9 @@ def resume_state(run_dir, config_given=False):
     if last.exists():
         _, meta = load_checked(last)
     elif not has_config:
-        raise ArgumentError("{resume} {run_dir}: not a run directory (neither last.npz nor config.yaml there)",
-                            run_dir=run_dir)
+        raise ArgumentError(
+            "{resume} {run_dir}: not a run directory (neither last.npz nor config.yaml there)", run_dir=run_dir
+        )
     if not config_given and not has_config:
         raise ArgumentError("{resume} {run_dir}: its config.yaml is missing; {give_config}", run_dir=run_dir)
     if meta is None:
@@ -117,8 +131,16 @@ def reopen(run_dir, config, state):
 def is_record(line, epoch, metric_name):
     """Whether ``line`` is the JSON record of ``epoch`` that :class:`MetricsLog` writes."""
     number = ("number",)
-    fields = {"epoch": ("int",), "train_loss": number, "data_loss": number, "penalty": number,
-              "val_loss": ("number", "none"), metric_name: ("number", "none"), "lr": number, "seconds": number}
+    fields = {
+        "epoch": ("int",),
+        "train_loss": number,
+        "data_loss": number,
+        "penalty": number,
+        "val_loss": ("number", "none"),
+        metric_name: ("number", "none"),
+        "lr": number,
+        "seconds": number,
+    }
     try:
         record = json.loads(line)
         require(record, fields, "metrics.jsonl", "record")
@@ -157,8 +179,11 @@ class MetricsLog(Callback):
                     break
                 keep.append(line)
             if len(keep) < epochs:
-                print(f"warning: {self.path}: whole records for {len(keep)} of the checkpoint's {epochs} epochs; "
-                      f"the rest of the metrics are dropped (the checkpoint is intact)", file=self.stream)
+                print(
+                    f"warning: {self.path}: whole records for {len(keep)} of the checkpoint's {epochs} epochs; "
+                    f"the rest of the metrics are dropped (the checkpoint is intact)",
+                    file=self.stream,
+                )
             write_text_atomic(self.path, "".join(line + "\n" for line in keep))
         self.file = open(self.path, "a", encoding="utf-8")
 

@@ -11,6 +11,9 @@ or interrupt it (:meth:`Trainer.interrupt`, at the next batch boundary, resumabl
 resumed run needs is in :attr:`Trainer.state` and the experiment's network, optimizer and random
 streams; a run restored from them ends bit-identical to an uninterrupted one.
 """
+
+from __future__ import annotations
+
 import math
 import time
 from dataclasses import dataclass, field
@@ -20,17 +23,54 @@ import numpy as np
 from ..data.batching import Minibatches, worth_prefetching
 from ..errors import Interrupted, NonFiniteError
 from ..nn.regularizers import apply_max_norm
-from .callbacks import Callback
 
 EVAL_BATCH = 1024
+
+
+class Callback:
+    """Base class of the hooks the trainer calls; each does nothing here: override the ones you need.
+
+    ==================  ============================================================================
+    ``on_train_begin``  before the first epoch (of this call: a resumed run starts mid-way)
+    ``on_epoch_begin``  before an epoch's first batch (or the first one left, after a resume)
+    ``on_batch_end``    after each optimizer step, with the batch's index in the epoch
+    ``on_epoch_end``    after the epoch's validation, with its record (what ``metrics.jsonl`` holds)
+    ``on_interrupt``    after :meth:`~mlp.training.trainer.Trainer.interrupt`, before training raises
+    ``on_train_end``    after the last epoch, the kept (best) weights restored
+    ==================  ============================================================================
+
+    Each method receives the trainer: ``trainer.state`` (epoch, batch, losses so far, best epoch…),
+    ``trainer.history`` (the epoch records), ``trainer.experiment`` (network, optimizer, config), and
+    ``trainer.stop(reason)`` to end training after the current epoch. Callbacks run in the order given;
+    a run's own (metrics log, checkpoints, progress) come after the user's, so a stop requested by a
+    user's callback is in the checkpoint saved at the same epoch's end.
+    """
+
+    def on_train_begin(self, trainer: Trainer) -> None:
+        pass
+
+    def on_epoch_begin(self, trainer: Trainer) -> None:
+        pass
+
+    def on_batch_end(self, trainer: Trainer, index: int) -> None:
+        pass
+
+    def on_epoch_end(self, trainer: Trainer, record: dict) -> None:
+        pass
+
+    def on_interrupt(self, trainer: Trainer) -> None:
+        pass
+
+    def on_train_end(self, trainer: Trainer) -> None:
+        pass
 
 
 @dataclass
 class TrainerState:
     """Where a run stands: every field goes into a checkpoint."""
 
-    epoch: int = 0                 # epochs completed
-    batch: int = 0                 # batches of the current epoch done (inside an epoch only)
+    epoch: int = 0  # epochs completed
+    batch: int = 0  # batches of the current epoch done (inside an epoch only)
     sums: dict = field(default_factory=lambda: {"data": 0.0, "penalty": 0.0, "rows": 0})
     best_value: float | None = None
     best_epoch: int = 0
@@ -38,8 +78,8 @@ class TrainerState:
     stop_reason: str | None = None
     finished: bool = False
     elapsed: float = 0.0
-    order: np.ndarray | None = None      # the current epoch's row order (inside an epoch)
-    best_state: dict | None = None       # the best weights so far
+    order: np.ndarray | None = None  # the current epoch's row order (inside an epoch)
+    best_state: dict | None = None  # the best weights so far
 
 
 def evaluate_split(experiment, X, target):
@@ -47,8 +87,8 @@ def evaluate_split(experiment, X, target):
     network, loss = experiment.network, experiment.loss
     total, outputs = 0.0, []
     for start in range(0, len(X), EVAL_BATCH):
-        out = network.forward(X[start:start + EVAL_BATCH], training=False)
-        total += loss.forward_prepared(out, target[start:start + EVAL_BATCH]) * len(out)
+        out = network.forward(X[start : start + EVAL_BATCH], training=False)
+        total += loss.forward_prepared(out, target[start : start + EVAL_BATCH]) * len(out)
         outputs.append(out)
     model = experiment.model()
     predicted = model.predict_from_outputs(np.concatenate(outputs))
@@ -74,10 +114,14 @@ class Trainer:
         self._epoch_started = None
         self._batch_callbacks = [c for c in self.callbacks if type(c).on_batch_end is not Callback.on_batch_end]
         splits, training = experiment.splits, experiment.config.training
-        self.batches = Minibatches(splits.X_train, experiment.targets["train"], training.batch_size,
-                                   experiment.streams["shuffle"], training.shuffle,
-                                   prefetch=worth_prefetching(splits.X_train[:1].nbytes,
-                                                              experiment.network.num_parameters()))
+        self.batches = Minibatches(
+            splits.X_train,
+            experiment.targets["train"],
+            training.batch_size,
+            experiment.streams["shuffle"],
+            training.shuffle,
+            prefetch=worth_prefetching(splits.X_train[:1].nbytes, experiment.network.num_parameters()),
+        )
 
     @property
     def has_validation(self):
@@ -110,32 +154,42 @@ class Trainer:
         state, experiment = self.state, self.experiment
         epochs = experiment.config.training.epochs
         self._call("on_train_begin")
-        # Overflow is detected below and reported as a non-finite loss; NumPy's warnings would only
-        # repeat it, out of order.
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
-            while state.epoch < epochs and not state.finished:
-                started = self._epoch_started = time.perf_counter()
-                if state.batch == 0:
-                    state.order = self.batches.draw_order()
-                experiment.optimizer.lr = experiment.schedule.lr_at(state.epoch)
-                self._call("on_epoch_begin")
-                self.train_epoch()
-                record = self._end_of_epoch(time.perf_counter() - started)
-                state.elapsed += time.perf_counter() - started
-                self._epoch_started = None
-                self.history.append(record)
-                self._decide_stop(epochs)
-                self._call("on_epoch_end", record)
+        while state.epoch < epochs and not state.finished:
+            self.run_epoch()
         if state.best_state is not None:
             experiment.network.load_state_dict(state.best_state)
         self._call("on_train_end")
         return state
 
+    def run_epoch(self):
+        """One epoch (the rest of one, after a mid-epoch resume) and its validation; return its record."""
+        state, experiment = self.state, self.experiment
+        started = self._epoch_started = time.perf_counter()
+        if state.batch == 0:
+            state.order = self.batches.draw_order()
+        experiment.optimizer.lr = experiment.schedule.lr_at(state.epoch)
+        self._call("on_epoch_begin")
+        # Overflow is detected and reported as a non-finite loss; NumPy's warnings would only repeat
+        # it, out of order.
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+            self.train_epoch()
+            record = self._end_of_epoch(time.perf_counter() - started)
+        state.elapsed += time.perf_counter() - started
+        self._epoch_started = None
+        self.history.append(record)
+        self._decide_stop(experiment.config.training.epochs)
+        self._call("on_epoch_end", record)
+        return record
+
     def train_epoch(self):
         """One pass over the minibatches of ``state.order`` from batch ``state.batch`` on."""
         experiment, state = self.experiment, self.state
-        network, loss, optimizer, regularizer = (experiment.network, experiment.loss, experiment.optimizer,
-                                                 experiment.regularizer)
+        network, loss, optimizer, regularizer = (
+            experiment.network,
+            experiment.loss,
+            experiment.optimizer,
+            experiment.regularizer,
+        )
         penalize = regularizer.active
         clip = experiment.config.training.clip_grad_norm
         max_norm = experiment.config.regularization.max_norm
@@ -153,8 +207,10 @@ class Trainer:
             squared_norm = float(np.dot(grads, grads))
             if not (math.isfinite(data_loss) and math.isfinite(penalty) and math.isfinite(squared_norm)):
                 what = "loss" if not math.isfinite(data_loss + penalty) else "gradient"
-                raise NonFiniteError(f"non-finite {what} at epoch {state.epoch + 1}, batch {index + 1}: "
-                                     f"training diverged (try a smaller optimizer.lr)")
+                raise NonFiniteError(
+                    f"non-finite {what} at epoch {state.epoch + 1}, batch {index + 1}: "
+                    f"training diverged (try a smaller optimizer.lr)"
+                )
             if clip is not None:
                 norm = math.sqrt(squared_norm)
                 if norm > clip:
@@ -177,9 +233,14 @@ class Trainer:
         experiment, state = self.experiment, self.state
         sums = state.sums
         rows = max(sums["rows"], 1)
-        record = {"epoch": state.epoch + 1, "train_loss": (sums["data"] + sums["penalty"]) / rows,
-                  "data_loss": sums["data"] / rows, "penalty": sums["penalty"] / rows,
-                  "val_loss": None, self.metric_name: None}
+        record = {
+            "epoch": state.epoch + 1,
+            "train_loss": (sums["data"] + sums["penalty"]) / rows,
+            "data_loss": sums["data"] / rows,
+            "penalty": sums["penalty"] / rows,
+            "val_loss": None,
+            self.metric_name: None,
+        }
         state.epoch += 1
         state.batch = 0
         state.order = None

@@ -1,4 +1,5 @@
 """Reports checked against metrics computed independently, plots, compare, and the gallery configs."""
+
 import json
 from pathlib import Path
 
@@ -7,7 +8,7 @@ import pytest
 
 from helpers import run, write_config
 
-CONFIGS = sorted((Path(__file__).resolve().parent.parent / "configs").glob("*.yaml"))
+CONFIGS = sorted((Path(__file__).resolve().parents[2] / "configs").glob("*.yaml"))
 
 
 def read_predictions(path):
@@ -22,12 +23,15 @@ def test_classification_report_matches_hand_counts(tmp_path):
     y = names[(X[:, 0] > 0).astype(int) + (X[:, 1] > 0.5).astype(int)]
     rows = "\n".join(f"{a:.5f},{b:.5f},{label}" for (a, b), label in zip(X, y))
     (tmp_path / "train.csv").write_text("a,b,kind\n" + rows + "\n")
-    config = write_config(tmp_path / "c.yaml", f"""
-        data: {{path: {tmp_path / 'train.csv'}, validation_split: 0.2, test_split: 0.3}}
+    config = write_config(
+        tmp_path / "c.yaml",
+        f"""
+        data: {{path: {tmp_path / "train.csv"}, validation_split: 0.2, test_split: 0.3}}
         model: {{hidden: [6]}}
         optimizer: {{name: adam, lr: 0.02}}
         training: {{epochs: 5, batch_size: 16}}
-    """)
+    """,
+    )
     out = tmp_path / "run"
     assert run("train", config, "--out", out).exit_code == 0
     assert run("evaluate", out, "--data", tmp_path / "train.csv", "--out", tmp_path / "ev").exit_code == 0
@@ -55,8 +59,19 @@ def test_classification_report_matches_hand_counts(tmp_path):
     wrong = [e for e in report["most_confident_errors"]]
     assert all(e["true"] != e["predicted"] and y[e["row"]] == e["true"] for e in wrong)
     assert [e["probability"] for e in wrong] == sorted((e["probability"] for e in wrong), reverse=True)
-    assert set(report) >= {"format_version", "split", "held_out", "task", "model", "config", "data", "metrics",
-                           "most_confident_errors", "training", "plots"}
+    assert set(report) >= {
+        "format_version",
+        "split",
+        "held_out",
+        "task",
+        "model",
+        "config",
+        "data",
+        "metrics",
+        "most_confident_errors",
+        "training",
+        "plots",
+    }
     assert len(report["model"]["sha256"]) == 64
 
     train_report = json.loads((out / "report.json").read_text())
@@ -71,6 +86,7 @@ def test_classification_report_matches_hand_counts(tmp_path):
 
 def assert_real_png(path):
     import matplotlib.image
+
     assert path.stat().st_size > 5000
     image = matplotlib.image.imread(path)
     assert image.shape[0] > 200 and image.shape[1] > 200
@@ -79,16 +95,20 @@ def assert_real_png(path):
 
 def test_regression_report_in_original_units(tmp_path):
     out = tmp_path / "run"
-    config = write_config(tmp_path / "d.yaml", """
+    config = write_config(
+        tmp_path / "d.yaml",
+        """
         data: {name: diabetes}
         model: {hidden: [8]}
         loss: {name: huber, delta: 1.0}
         optimizer: {name: adam, lr: 0.01}
         training: {epochs: 5, batch_size: 32}
-    """)
+    """,
+    )
     assert run("train", config, "--out", out).exit_code == 0
     report = json.loads((out / "report.json").read_text())
     from mlp.data.datasets import load_builtin
+
     data = load_builtin("diabetes")
     rows = np.array(report_rows(out))
     truth = data.y[rows, 0]
@@ -101,10 +121,10 @@ def test_regression_report_in_original_units(tmp_path):
     metrics = report["metrics"]
     residual = predicted - truth
     assert metrics["mae"] == pytest.approx(np.mean(np.abs(residual)), rel=1e-4)
-    assert metrics["rmse"] == pytest.approx(np.sqrt(np.mean(residual ** 2)), rel=1e-4)
+    assert metrics["rmse"] == pytest.approx(np.sqrt(np.mean(residual**2)), rel=1e-4)
     assert metrics["median_absolute_error"] == pytest.approx(np.median(np.abs(residual)), rel=1e-3)
-    assert metrics["r2"] == pytest.approx(1 - np.sum(residual ** 2) / np.sum((truth - truth.mean()) ** 2), rel=1e-4)
-    huber = np.where(np.abs(residual) < 1, 0.5 * residual ** 2, np.abs(residual) - 0.5)
+    assert metrics["r2"] == pytest.approx(1 - np.sum(residual**2) / np.sum((truth - truth.mean()) ** 2), rel=1e-4)
+    huber = np.where(np.abs(residual) < 1, 0.5 * residual**2, np.abs(residual) - 0.5)
     assert metrics["loss"] == pytest.approx(np.mean(huber), rel=1e-4)
     assert metrics["rmse"] > 20  # original units (progression is in the tens to hundreds)
     for name in ("predicted_vs_true", "residuals", "learning_curves"):
@@ -115,16 +135,20 @@ def report_rows(out):
     """The test rows of a run, from its evaluate-able config and seed."""
     from mlp.config import load_config
     from mlp.training.experiment import build_experiment
+
     return build_experiment(load_config(out / "config.yaml")).splits.test_rows
 
 
 def test_compare_two_runs(tmp_path):
-    config = write_config(tmp_path / "iris.yaml", """
+    config = write_config(
+        tmp_path / "iris.yaml",
+        """
         data: {name: iris}
         model: {hidden: [8]}
         optimizer: {name: adam, lr: 0.01}
         training: {epochs: 3}
-    """)
+    """,
+    )
     assert run("train", config, "--out", tmp_path / "small", "--quiet").exit_code == 0
     assert run("train", config, "--out", tmp_path / "wide", "--quiet", "--set", "model.hidden=[32]").exit_code == 0
     result = run("compare", tmp_path / "small", tmp_path / "wide", "--sort", "test_accuracy")
@@ -141,6 +165,7 @@ def test_compare_two_runs(tmp_path):
 
 
 @pytest.mark.parametrize("config", CONFIGS, ids=[c.stem for c in CONFIGS])
+@pytest.mark.slow
 def test_every_gallery_config_trains(config, tmp_path):
     result = run("train", config, "--out", tmp_path / "run", "--quiet", "--set", "training.epochs=1")
     assert result.exit_code == 0, result.output

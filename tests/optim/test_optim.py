@@ -1,4 +1,5 @@
 """Optimizers and schedules: hand-computed updates, dtype preservation, exact state round trips."""
+
 import math
 
 import numpy as np
@@ -31,8 +32,8 @@ def reference_steps(name, theta, grads, **kw):
                 theta = theta * (1 - lr * kw.get("weight_decay", 0.01))
             m = b1 * m + (1 - b1) * g
             s = b2 * s + (1 - b2) * g * g
-            denom = np.sqrt(s) / math.sqrt(1 - b2 ** t) + eps
-            theta = theta - lr / (1 - b1 ** t) * m / denom
+            denom = np.sqrt(s) / math.sqrt(1 - b2**t) + eps
+            theta = theta - lr / (1 - b1**t) * m / denom
         elif name == "rmsprop":
             alpha, eps, mu = 0.99, 1e-8, kw.get("momentum", 0.0)
             s = alpha * s + (1 - alpha) * g * g
@@ -70,13 +71,15 @@ def test_update_rule_matches_reference(name, kw, rng):
 @pytest.mark.parametrize("name,kw", CASES)
 def test_per_array_and_whole_network_agree(name, kw, rng):
     def run(use_triples):
-        model = mlp.Sequential([mlp.Linear(3, 4, rng=np.random.default_rng(0)), mlp.ReLU(),
-                                mlp.Linear(4, 2, rng=np.random.default_rng(1))])
+        model = mlp.Sequential(
+            [mlp.Linear(3, 4, rng=np.random.default_rng(0)), mlp.ReLU(), mlp.Linear(4, 2, rng=np.random.default_rng(1))]
+        )
         opt = get_optimizer(name, list(model.parameters()) if use_triples else model, **kw)
         for step in range(3):
             model.flat_grads[:] = np.random.default_rng(step).standard_normal(model.flat_grads.shape)
             opt.step()
         return model.flat_params
+
     np.testing.assert_array_equal(run(True), run(False))
 
 
@@ -94,6 +97,7 @@ def test_state_round_trip_continues_exactly(name, kw, rng):
 
     def fresh():
         return mlp.Sequential([mlp.Linear(3, 2, rng=np.random.default_rng(3))])
+
     model = fresh()
     opt = get_optimizer(name, model, **kw)
     for g in grads:
@@ -115,12 +119,15 @@ def test_state_round_trip_continues_exactly(name, kw, rng):
     np.testing.assert_array_equal(again.flat_params, model.flat_params)
 
 
-@pytest.mark.parametrize("edit,message", [
-    (lambda state: state.update(t=np.zeros(2)), "'t' must be a step count"),
-    (lambda state: state.update(t=np.array(-1)), "'t' must be a step count"),
-    (lambda state: state.pop("exp_avg_sq.0"), "lacks 'exp_avg_sq.0'"),
-    (lambda state: state.update({"exp_avg_sq.0": np.zeros(3)}), "has shape (3,), expected (8,)"),
-])
+@pytest.mark.parametrize(
+    "edit,message",
+    [
+        (lambda state: state.update(t=np.zeros(2)), "'t' must be a step count"),
+        (lambda state: state.update(t=np.array(-1)), "'t' must be a step count"),
+        (lambda state: state.pop("exp_avg_sq.0"), "lacks 'exp_avg_sq.0'"),
+        (lambda state: state.update({"exp_avg_sq.0": np.zeros(3)}), "has shape (3,), expected (8,)"),
+    ],
+)
 def test_a_bad_optimizer_state_changes_nothing(rng, edit, message):
     model = mlp.Sequential([mlp.Linear(3, 2, rng=rng)])
     opt = get_optimizer("adam", model, lr=0.1)

@@ -1,6 +1,8 @@
 """Property tests: backpropagation through random network shapes matches finite differences."""
+
 import numpy as np
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import mlp
 from mlp.nn.layers import ACTIVATIONS
@@ -8,8 +10,12 @@ from mlp.nn.losses import get_loss
 
 
 @settings(max_examples=40, deadline=None, derandomize=True, database=None)
-@given(n=st.integers(1, 5), widths=st.lists(st.integers(1, 6), min_size=2, max_size=4),
-       activation=st.sampled_from(sorted(ACTIVATIONS)), seed=st.integers(0, 2**32 - 1))
+@given(
+    n=st.integers(1, 5),
+    widths=st.lists(st.integers(1, 6), min_size=2, max_size=4),
+    activation=st.sampled_from(sorted(ACTIVATIONS)),
+    seed=st.integers(0, 2**32 - 1),
+)
 def test_random_networks_pass_gradcheck(n, widths, activation, seed):
     rng = np.random.default_rng(seed)
     layers = []

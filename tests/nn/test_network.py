@@ -1,4 +1,5 @@
 """Sequential, regularizers, gradient checking of whole networks, and closed-form oracles."""
+
 import numpy as np
 import pytest
 
@@ -35,8 +36,9 @@ def test_network_gradcheck(loss_name, reg_name, rng):
     model = network(rng, sizes=(4, 6, 5, k))
     x = rng.standard_normal((3, 4))
     kwargs = {"l1_ratio": 0.3} if reg_name == "elastic_net" else {}
-    errors = mlp.nn.gradcheck.check_gradients(model, get_loss(loss_name), x, target_for(loss_name, rng, 3, k),
-                                           get_regularizer(reg_name, 0.05, **kwargs))
+    errors = mlp.nn.gradcheck.check_gradients(
+        model, get_loss(loss_name), x, target_for(loss_name, rng, 3, k), get_regularizer(reg_name, 0.05, **kwargs)
+    )
     assert set(errors) == {"0.W", "0.b", "2.W", "2.b", "4.W", "4.b", "input"}
     assert max(errors.values()) < TOL, errors
 
@@ -57,6 +59,7 @@ def test_gradcheck_catches_a_wrong_gradient(rng):
         out = original(self, g, input_grad)
         self.grads["W"] *= 1.01
         return out
+
     layer.backward = broken.__get__(layer)
     errors = mlp.gradcheck(model, get_loss("squared"), rng.standard_normal((2, 4)), rng.standard_normal((2, 3)))
     assert errors["0.W"] > 1e-3 and errors["2.W"] < TOL
@@ -65,8 +68,9 @@ def test_gradcheck_catches_a_wrong_gradient(rng):
 def test_two_layer_network_matches_algorithm_6_4_by_hand(rng):
     # h1 = relu(x W1ᵀ + b1); ŷ = h1 W2ᵀ + b2; J = mean squared error (no ½) + λ(½‖W1‖² + ½‖W2‖²)
     lam = 0.1
-    model = mlp.Sequential([mlp.Linear(3, 4, dtype=np.float64, rng=rng), mlp.ReLU(),
-                            mlp.Linear(4, 2, dtype=np.float64, rng=rng)])
+    model = mlp.Sequential(
+        [mlp.Linear(3, 4, dtype=np.float64, rng=rng), mlp.ReLU(), mlp.Linear(4, 2, dtype=np.float64, rng=rng)]
+    )
     x, y = rng.standard_normal((5, 3)), rng.standard_normal((5, 2))
     W1, b1 = model.layers[0].params["W"].copy(), model.layers[0].params["b"].copy()
     W2, b2 = model.layers[2].params["W"].copy(), model.layers[2].params["b"].copy()
@@ -79,10 +83,10 @@ def test_two_layer_network_matches_algorithm_6_4_by_hand(rng):
     h1 = np.maximum(a1, 0)
     y_hat = h1 @ W2.T + b2
     assert J == pytest.approx(np.mean(np.sum((y_hat - y) ** 2, axis=1)) + lam * 0.5 * (np.sum(W1**2) + np.sum(W2**2)))
-    g = 2 * (y_hat - y) / len(x)          # g ← ∇ŷ J
+    g = 2 * (y_hat - y) / len(x)  # g ← ∇ŷ J
     gW2, gb2 = g.T @ h1 + lam * W2, g.sum(0)
-    g = g @ W2                             # g ← ∇h1 J = W2ᵀ g
-    g = g * (a1 > 0)                       # g ← g ⊙ f'(a1)
+    g = g @ W2  # g ← ∇h1 J = W2ᵀ g
+    g = g * (a1 > 0)  # g ← g ⊙ f'(a1)
     gW1, gb1 = g.T @ x + lam * W1, g.sum(0)
     np.testing.assert_allclose(model.layers[2].grads["W"], gW2, rtol=1e-12)
     np.testing.assert_allclose(model.layers[2].grads["b"], gb2, rtol=1e-12)
@@ -121,8 +125,9 @@ def spirals(rng, n_per_class=100):
 
 def test_public_api_loop_fits_two_spirals(rng):
     X, y = spirals(rng)
-    model = mlp.Sequential([mlp.Linear(2, 64, rng=rng), mlp.Tanh(), mlp.Linear(64, 64, rng=rng),
-                            mlp.Tanh(), mlp.Linear(64, 2, rng=rng)])
+    model = mlp.Sequential(
+        [mlp.Linear(2, 64, rng=rng), mlp.Tanh(), mlp.Linear(64, 64, rng=rng), mlp.Tanh(), mlp.Linear(64, 2, rng=rng)]
+    )
     loss = get_loss("cross_entropy")
     opt = mlp.optim.get_optimizer("adam", model, lr=0.01)
     for _ in range(1500):
@@ -170,11 +175,14 @@ def test_backward_can_skip_the_input_gradient(rng):
     assert np.any(model.layers[0].grads["W"] != 0)
 
 
-@pytest.mark.parametrize("name,omega", [
-    ("l2", lambda W: 0.5 * np.sum(W ** 2)),
-    ("l1", lambda W: np.sum(np.abs(W))),
-    ("elastic_net", lambda W: 0.25 * np.sum(np.abs(W)) + 0.75 * 0.5 * np.sum(W ** 2)),
-])
+@pytest.mark.parametrize(
+    "name,omega",
+    [
+        ("l2", lambda W: 0.5 * np.sum(W**2)),
+        ("l1", lambda W: np.sum(np.abs(W))),
+        ("elastic_net", lambda W: 0.25 * np.sum(np.abs(W)) + 0.75 * 0.5 * np.sum(W**2)),
+    ],
+)
 def test_regularizer_covers_weights_not_biases(name, omega, rng):
     model = network(rng)
     reg = get_regularizer(name, 0.2, **({"l1_ratio": 0.25} if name == "elastic_net" else {}))
@@ -192,6 +200,7 @@ def test_regularizer_covers_weights_not_biases(name, omega, rng):
 
 def test_max_norm_rescales_long_rows_only(rng):
     from mlp.nn.regularizers import apply_max_norm
+
     model = mlp.Sequential([mlp.Linear(3, 4, dtype=np.float64, rng=rng)])
     W = model.layers[0].params["W"]
     W[...] = [[3, 4, 0], [0.3, 0.4, 0], [0, 0, 10], [1, 0, 0]]
@@ -202,6 +211,43 @@ def test_max_norm_rescales_long_rows_only(rng):
 
 def test_architecture_with_input_dropout(rng):
     from mlp.nn import Architecture
+
     model = Architecture(5, [4], 2, dropout=0.5, input_dropout=0.2).build(rng, rng)
     assert [type(layer).__name__ for layer in model.layers] == ["Dropout", "Linear", "ReLU", "Dropout", "Linear"]
     assert model.forward(np.ones((3, 5)), training=False).shape == (3, 2)
+
+
+class RunningMean(mlp.nn.Layer):
+    """A parameter-free layer with state that is not trained: the mean of the inputs it has seen."""
+
+    def __init__(self, width):
+        super().__init__()
+        self.buffers = {"mean": np.zeros(width), "count": np.zeros(1)}
+
+    def forward(self, x, training=True):
+        if training:
+            count = self.buffers["count"]
+            self.buffers["mean"] += (x.mean(axis=0) - self.buffers["mean"]) * len(x) / (count + len(x))
+            count += len(x)
+        return x
+
+    def backward(self, g, input_grad=True):
+        return g if input_grad else None
+
+
+def test_buffers_travel_in_the_state_dict_and_no_optimizer_touches_them(rng):
+    model = mlp.Sequential([mlp.Linear(3, 4, rng=rng), RunningMean(4), mlp.Linear(4, 2, rng=rng)])
+    x = rng.standard_normal((5, 3))
+    out = model.forward(x)
+    state = model.state_dict()
+    assert {"1.mean", "1.count"} <= set(state) and state["1.count"][0] == 5
+    assert model.num_parameters() == 3 * 4 + 4 + 4 * 2 + 2  # buffers are not parameters
+    optimizer = mlp.optim.get_optimizer("sgd", model, lr=0.1)
+    model.backward(np.ones_like(out))
+    optimizer.step()
+    assert np.array_equal(model.state_dict()["1.mean"], state["1.mean"])
+    fresh = mlp.Sequential([mlp.Linear(3, 4, rng=rng), RunningMean(4), mlp.Linear(4, 2, rng=rng)])
+    fresh.load_state_dict(state)
+    assert np.array_equal(fresh.layers[1].buffers["mean"], state["1.mean"])
+    with pytest.raises(ValueError, match="missing key '1.count'"):
+        fresh.load_state_dict({k: v for k, v in state.items() if k != "1.count"})

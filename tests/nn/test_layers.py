@@ -1,4 +1,5 @@
 """Layer contract: finite-difference gradients, kinks, dtypes, caching and errors."""
+
 import numpy as np
 import pytest
 
@@ -86,10 +87,13 @@ def test_sigmoid_gate_from_the_seed():
     assert round(grad[0, 0], 2) == 0.20
 
 
-@pytest.mark.parametrize("layer,expected", [
-    (mlp.ReLU(), [0.0, 0.0, 1.0]),            # subgradient 0 at the kink
-    (mlp.LeakyReLU(0.1), [0.1, 0.1, 1.0]),    # alpha at the kink
-])
+@pytest.mark.parametrize(
+    "layer,expected",
+    [
+        (mlp.ReLU(), [0.0, 0.0, 1.0]),  # subgradient 0 at the kink
+        (mlp.LeakyReLU(0.1), [0.1, 0.1, 1.0]),  # alpha at the kink
+    ],
+)
 def test_subgradient_at_kink(layer, expected):
     layer.forward(np.array([[-1.0, 0.0, 2.0]]))
     np.testing.assert_array_equal(layer.backward(np.ones((1, 3))), [expected])
@@ -102,11 +106,14 @@ def test_sigmoid_extremes_do_not_overflow():
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("factory", [
-    lambda d: mlp.Linear(3, 2, dtype=d, rng=np.random.default_rng(0)),
-    *[(lambda name: lambda d: mlp.nn.layers.get_activation(name))(n) for n in sorted(ACTIVATIONS)],
-    lambda d: mlp.Dropout(0.3, rng=np.random.default_rng(0)),
-])
+@pytest.mark.parametrize(
+    "factory",
+    [
+        lambda d: mlp.Linear(3, 2, dtype=d, rng=np.random.default_rng(0)),
+        *[(lambda name: lambda d: mlp.nn.layers.get_activation(name))(n) for n in sorted(ACTIVATIONS)],
+        lambda d: mlp.Dropout(0.3, rng=np.random.default_rng(0)),
+    ],
+)
 def test_dtype_in_equals_dtype_out(dtype, factory, rng):
     layer = factory(dtype)
     x = rng.standard_normal((4, 3)).astype(dtype)
@@ -117,8 +124,10 @@ def test_dtype_in_equals_dtype_out(dtype, factory, rng):
     assert all(g.dtype == dtype for g in layer.grads.values())
 
 
-@pytest.mark.parametrize("layer", [mlp.Linear(2, 2), mlp.ReLU(), mlp.Sigmoid(), mlp.Tanh(),
-                                   mlp.LeakyReLU(), mlp.Identity(), mlp.Dropout(0.5)])
+@pytest.mark.parametrize(
+    "layer",
+    [mlp.Linear(2, 2), mlp.ReLU(), mlp.Sigmoid(), mlp.Tanh(), mlp.LeakyReLU(), mlp.Identity(), mlp.Dropout(0.5)],
+)
 def test_backward_before_forward_is_a_clear_error(layer):
     with pytest.raises(StateError, match="forward"):
         layer.backward(np.ones((1, 2)))

@@ -1,4 +1,5 @@
 """Losses: values against the documented formulas, gradients against finite differences, errors."""
+
 import numpy as np
 import pytest
 

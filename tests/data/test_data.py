@@ -1,4 +1,5 @@
 """Data sets, file formats, splits, standardization, minibatches and every bad-input message."""
+
 import gzip
 import struct
 
@@ -7,15 +8,18 @@ import pytest
 
 from mlp.data.batching import Minibatches
 from mlp.data.datasets import BUILTIN, load_builtin, load_path
-from mlp.errors import DataError
 from mlp.data.splits import prepare
 from mlp.data.transform import Standardizer
+from mlp.errors import DataError
 from mlp.nn.losses import encode_targets
 
 # Figures from the shared data README.
 EXPECTED = {
-    "digits": (1797, 64, 10), "iris": (150, 4, 3), "wine": (178, 13, 3),
-    "breast_cancer": (569, 30, 2), "diabetes": (442, 10, None),
+    "digits": (1797, 64, 10),
+    "iris": (150, 4, 3),
+    "wine": (178, 13, 3),
+    "breast_cancer": (569, 30, 2),
+    "diabetes": (442, 10, None),
 }
 
 
@@ -95,6 +99,7 @@ def test_npz_round_trip(tmp_path, rng):
 @pytest.mark.parametrize("name", ["bomb.csv.gz", "bomb-images.gz"])
 def test_gzip_data_expanding_beyond_the_memory_is_refused_while_decompressing(tmp_path, monkeypatch, name):
     from mlp.io import files
+
     (tmp_path / name).write_bytes(gzip.compress(b"a,b\n" + b"0,0\n" * 250_000))  # 1 MB from about 1 KB
     monkeypatch.setattr(files, "_physical_memory", lambda: 100_000)
     produced = []
@@ -110,6 +115,7 @@ def test_gzip_data_expanding_beyond_the_memory_is_refused_while_decompressing(tm
 
         def __getattr__(self, name):
             return getattr(self.inner, name)
+
     monkeypatch.setattr(files.zlib, "decompressobj", Recording)
     path = tmp_path / name if name.endswith(".csv.gz") else [tmp_path / name, tmp_path / name]
     with pytest.raises(DataError, match=rf"{name}: its gzip data expands to more than this machine's 0.10 MiB"):
@@ -127,10 +133,13 @@ def test_gzip_data_of_several_members_is_read_whole(tmp_path):
 
 def test_an_npz_declaring_more_than_the_memory_is_refused_before_reading(tmp_path, rng, monkeypatch):
     from mlp.io import files
+
     np.savez_compressed(tmp_path / "d.npz", X=np.zeros((1000, 10)), y=np.zeros(1000, dtype=np.int64))
     monkeypatch.setattr(files, "_physical_memory", lambda: 50_000)  # the arrays declare 88,256 bytes
     monkeypatch.setattr(files.np, "load", lambda *a, **k: pytest.fail("np.load must not be reached"))
-    with pytest.raises(DataError, match=r"d.npz: its arrays would take 0.08 MiB, more than this machine's 0.05 MiB of memory"):
+    with pytest.raises(
+        DataError, match=r"d.npz: its arrays would take 0.08 MiB, more than this machine's 0.05 MiB of memory"
+    ):
         load_path(tmp_path / "d.npz")
 
 
@@ -260,7 +269,9 @@ def test_a_field_the_csv_module_refuses_is_a_data_error(tmp_path):
 @pytest.mark.parametrize("cell,what", [("nan", "features"), ("inf", "features")])
 def test_nan_in_features(tmp_path, cell, what):
     path = write(tmp_path / "d.csv", f"a,b,y\n1,2,0\n1,{cell},1\n{cell},3,1\n")
-    with pytest.raises(DataError, match=rf"2 NaN or infinite value\(s\) in the {what}; the first is at line 3, column 'b'"):
+    with pytest.raises(
+        DataError, match=rf"2 NaN or infinite value\(s\) in the {what}; the first is at line 3, column 'b'"
+    ):
         load_path(path)
 
 
@@ -268,7 +279,9 @@ def test_nan_in_targets(tmp_path):
     with pytest.raises(DataError, match=r"1 NaN or infinite value\(s\) in the targets; the first is at line 2"):
         load_path(write(tmp_path / "d.csv", "a,y\n1,nan\n2,1.5\n"))
     np.savez(tmp_path / "d.npz", X=np.ones((2, 2)), y=np.array([1.0, np.inf]))
-    with pytest.raises(DataError, match=r"d.npz: y: 1 NaN or infinite value\(s\) in the targets; the first is at row 1"):
+    with pytest.raises(
+        DataError, match=r"d.npz: y: 1 NaN or infinite value\(s\) in the targets; the first is at row 1"
+    ):
         load_path(tmp_path / "d.npz")
 
 
@@ -298,6 +311,7 @@ def test_truncated_gzip(tmp_path):
 
 def test_label_a_loss_cannot_take():
     from mlp.nn.losses import get_loss
+
     with pytest.raises(ValueError, match="label 3 at row 0 is out of range"):
         get_loss("cross_entropy").prepare_target(np.array([3, 0]), (2, 3))
     with pytest.raises(ValueError, match=r"target 2 at row 1 is not in \[0, 1\]"):
@@ -311,6 +325,7 @@ def test_float_labels_cannot_be_classes(tmp_path):
 
 def test_block_gathering_matches_plain_indexing(monkeypatch):
     import mlp.data.batching
+
     monkeypatch.setattr(mlp.data.batching, "BLOCK_BYTES", 3 * 8 * 4)  # blocks of 3 batches of 4 rows
     X = np.arange(46 * 2, dtype=np.float64).reshape(46, 2)
     y = np.arange(46)
@@ -319,18 +334,20 @@ def test_block_gathering_matches_plain_indexing(monkeypatch):
     full = [(i, xb.copy(), yb.copy()) for i, xb, yb in batches.batches(order)]
     assert [i for i, _, _ in full] == list(range(12))
     for i, xb, yb in full:
-        np.testing.assert_array_equal(yb, order[4 * i:4 * i + 4])
-        np.testing.assert_array_equal(xb, X[order[4 * i:4 * i + 4]])
+        np.testing.assert_array_equal(yb, order[4 * i : 4 * i + 4])
+        np.testing.assert_array_equal(xb, X[order[4 * i : 4 * i + 4]])
     resumed = [(i, yb.copy()) for i, _, yb in batches.batches(order, start=5)]  # mid-epoch resume
     assert [i for i, _ in resumed] == list(range(5, 12))
-    for (i, yb), (j, _, expected) in zip(resumed, full[5:]):
+    for (_, yb), (_, _, expected) in zip(resumed, full[5:]):
         np.testing.assert_array_equal(yb, expected)
 
 
 @pytest.mark.parametrize("start", [0, 1, 5, 11])
 def test_prefetching_gives_the_same_batches(monkeypatch, start):
     import threading
+
     import mlp.data.batching
+
     monkeypatch.setattr(mlp.data.batching, "BLOCK_BYTES", 3 * 8 * 4)  # blocks of 3 batches of 4 rows
     X = np.arange(46 * 2, dtype=np.float64).reshape(46, 2)
     y = np.arange(46)
@@ -352,5 +369,6 @@ def test_prefetching_gives_the_same_batches(monkeypatch, start):
 
 def test_prefetching_is_chosen_for_small_networks_only():
     from mlp.data.batching import worth_prefetching
+
     assert worth_prefetching(784 * 4, 784 * 16 + 16 + 16 * 16 + 16 + 16 * 10 + 10)
     assert not worth_prefetching(784 * 4, 784 * 256 + 256 + 256 * 256 + 256 + 256 * 10 + 10)
