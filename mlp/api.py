@@ -67,6 +67,7 @@ def train(
     resume: bool = False,
     overwrite: bool = False,
     handle_signals: bool = False,
+    allow_changed_data: bool = False,
     stream=None,
 ) -> Result:
     """Train the experiment ``config`` describes; return the model, its report and its history.
@@ -88,6 +89,8 @@ def train(
     overwrite : replace the run files of a non-empty ``out``.
     handle_signals : SIGINT/SIGTERM stop training resumably (main thread only), raising
         :class:`~mlp.errors.Interrupted` after the checkpoint is saved.
+    allow_changed_data : resume even though a file the run reads changed since its checkpoint (the
+        files are fingerprinted; the change is recorded in the report).
     stream : where progress and warnings go (default: standard error).
     """
     stream = stream or sys.stderr
@@ -121,7 +124,7 @@ def train(
     trainer = Trainer(experiment, [*user_callbacks, *run_callbacks])
     try:
         if state == "checkpoint":
-            checkpoints.restore(run_dir / "last.npz", trainer)
+            checkpoints.restore(run_dir / "last.npz", trainer, allow_changed_data)
             runs.write_config(run_dir, config)
         if not quiet:
             _announce(experiment, run_dir, stream)
@@ -182,6 +185,7 @@ def _report(experiment, trainer, model, path, history, run_dir):
         "stop_reason": state.stop_reason,
         "wall_time_seconds": state.elapsed,
         "samples_per_second": seen / state.elapsed if state.elapsed else 0.0,
+        "data_changed_on_resume": state.data_changed,
     }
     report = build_report(model, path, outputs, y, splits.test_rows, "test", sizes, training)
     if run_dir is not None:
@@ -224,7 +228,7 @@ def evaluate(model, data: str | None = None, split: str = "test", out=None) -> d
             if model.task == "regression"
             else align_labels(dataset.y, dataset.class_names, model.class_names, data)
         )
-        outputs = model.outputs(dataset.X)
+        outputs = model.outputs(dataset.X, str(data))
         rows, sizes, split = np.arange(len(y)), {"evaluated": len(y)}, Path(data).name
     else:
         data_config = config.data if data is None else replace(config.data, name=data, path=None, test_path=None)

@@ -23,13 +23,14 @@ from . import __version__, api
 from .config import load_config
 from .data.datasets import BUILTIN, read_feature_rows
 from .errors import ArgumentError, Interrupted, MlpError, NonFiniteError
-from .io.files import write_text_atomic
+from .io.files import available_memory, human_size, remove_stale_temporaries, write_text_atomic
 from .model import load_model, model_path
 from .nn.gradcheck import check_gradients
 from .reporting.compare import compare as compare_runs
 from .reporting.compare import render
 from .reporting.markdown import summary_line
-from .training.experiment import build_experiment
+from .training.experiment import build_experiment, describe
+from .training.memory import training_bytes
 
 EXIT_USER_ERROR = 2
 EXIT_NON_FINITE = 3
@@ -136,7 +137,12 @@ def main(ctx, debug):
 )
 @click.option("--overwrite", is_flag=True, help="Replace the run files of a non-empty --out directory.")
 @click.option("--quiet", is_flag=True, help="Print only the final result.")
-def train(config_path, overrides, out, resume_dir, overwrite, quiet):
+@click.option(
+    "--allow-changed-data",
+    is_flag=True,
+    help="Resume even though a data file changed since the checkpoint (recorded in the report).",
+)
+def train(config_path, overrides, out, resume_dir, overwrite, quiet, allow_changed_data):
     """Train the experiment described by CONFIG (YAML); report on its held-out data."""
     if resume_dir is None and config_path is None:
         raise MlpError("train needs a CONFIG file (or --resume RUN_DIR)")
@@ -151,6 +157,7 @@ def train(config_path, overrides, out, resume_dir, overwrite, quiet):
             resume=resume,
             overwrite=overwrite,
             handle_signals=True,
+            allow_changed_data=allow_changed_data,
         )
     except Interrupted as exc:
         where = resume_dir or out or "the run directory"
@@ -196,8 +203,10 @@ def evaluate(model, data, split, out):
 @click.option("--out", type=click.Path(dir_okay=False), help="CSV file to write (default: standard output).")
 def predict(model, input_path, out):
     """Predict for the rows of INPUT (CSV or NPZ) with MODEL; write CSV."""
+    if out == "":
+        raise MlpError("--out: the file name is empty; give a file to write, or leave --out out for standard output")
     trained = load_model(model_path(model))
-    outputs = trained.outputs(read_feature_rows(input_path, trained.transform))
+    outputs = trained.outputs(read_feature_rows(input_path, trained.transform), input_path)
     predicted = trained.predict_from_outputs(outputs)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
@@ -221,6 +230,7 @@ def predict(model, input_path, out):
     if out is None:
         click.echo(buffer.getvalue(), nl=False)
     else:
+        remove_stale_temporaries(out)
         write_text_atomic(out, buffer.getvalue())
         click.echo(f"wrote {len(predicted)} predictions to {out}", err=True)
 
@@ -232,21 +242,23 @@ def predict(model, input_path, out):
 @click.argument("config_path", metavar="CONFIG", type=click.Path(dir_okay=False))
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config key.")
 def summary(config_path, overrides):
-    """Print the network of CONFIG: layers, output shapes and parameter counts."""
+    """Print the network of CONFIG: layers, output shapes, parameter counts and the memory training needs."""
     config = load_config(config_path, overrides)
-    experiment = build_experiment(config)
-    width = experiment.architecture.input_width
-    rows = experiment.network.summary(width)
+    dataset, architecture = describe(config)
+    width = architecture.input_width
     lines = [
         f"{'#':>3}  {'layer':<24} {'output shape':<14} {'parameters':>12}",
         f"{'':>3}  {'input':<24} {f'(N, {width})':<14} {'':>12}",
     ]
-    for index, name, out_width, count in rows:
+    for index, name, out_width, count in architecture.summary():
         lines.append(f"{index:>3}  {name:<24} {f'(N, {out_width})':<14} {count:>12,}")
-    lines.append(
-        f"total parameters: {experiment.network.num_parameters():,}  "
-        f"(loss {config.loss.name}, {experiment.splits.task}, dtype {config.training.dtype})"
-    )
+    available = available_memory()
+    lines += [
+        f"total parameters: {architecture.num_parameters():,}  "
+        f"(loss {config.loss.name}, {dataset.task}, dtype {config.training.dtype})",
+        f"training needs about {human_size(training_bytes(architecture, config))} of memory besides the data"
+        + ("" if available is None else f" ({human_size(available)} available)"),
+    ]
     click.echo("\n".join(lines))
 
 

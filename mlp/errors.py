@@ -63,8 +63,9 @@ class Interrupted(Exception):
 class ArgumentError(MlpError):
     """Arguments that do not fit the run, named as the front end that raised it spells them.
 
-    ``template`` holds ``{overwrite}``, ``{out}``, ``{out_elsewhere}``, ``{resume}`` and
-    ``{give_config}`` where an argument is named; ``str()`` spells them as :func:`mlp.train` takes
+    ``template`` holds ``{overwrite}``, ``{out}``, ``{out_elsewhere}``, ``{resume}``,
+    ``{give_config}`` and ``{allow_changed_data}`` where an argument is named, and ``{name}`` for
+    each value passed as ``name=value``; ``str()`` spells them as :func:`mlp.train` takes
     them (``overwrite=True``), :meth:`for_cli` as the ``mlp`` command does (``--overwrite``).
     """
 
@@ -74,6 +75,7 @@ class ArgumentError(MlpError):
         "out_elsewhere": "another out directory",
         "resume": "resume",
         "give_config": "pass the run's config as config=",
+        "allow_changed_data": "allow_changed_data=True",
     }
     CLI = {
         "overwrite": "--overwrite",
@@ -81,12 +83,20 @@ class ArgumentError(MlpError):
         "out_elsewhere": "--out elsewhere",
         "resume": "--resume",
         "give_config": "give the run's config: mlp train --resume {run_dir} CONFIG",
+        "allow_changed_data": "--allow-changed-data",
     }
 
     def __init__(self, template, **values):
         self.template, self.values = template, values
-        super().__init__(template.format(**self.API, **values))
+        super().__init__(template.format_map({**self.API, **values}))
 
     def for_cli(self):
-        words = {key: phrase.format(**self.values) for key, phrase in self.CLI.items()}
-        return self.template.format(**words, **self.values)
+        words = {key: phrase.format_map(_Unfilled(self.values)) for key, phrase in self.CLI.items()}
+        return self.template.format_map({**words, **self.values})
+
+
+class _Unfilled(dict):
+    """A mapping for ``str.format_map`` that leaves a name it lacks as it was."""
+
+    def __missing__(self, key):
+        return "{" + key + "}"

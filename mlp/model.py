@@ -49,9 +49,10 @@ class Model:
     def loss_name(self) -> str:
         return self.config.loss.name
 
-    def outputs(self, X) -> np.ndarray:
-        """Network outputs ``(N, K)`` for raw rows, in evaluation mode (no dropout, no caches)."""
-        return self.network.predict(self.transform.apply(X, self.network.dtype))
+    def outputs(self, X, source: str = "the rows") -> np.ndarray:
+        """Network outputs ``(N, K)`` for raw rows, in evaluation mode (no dropout, no caches);
+        ``source`` names the rows in messages (a file)."""
+        return self.network.predict(self.transform.apply(X, self.network.dtype, source=source))
 
     def predict(self, X) -> np.ndarray:
         """Class names ``(N,)`` for a classifier; values ``(N, k)`` in the target's units for regression."""
@@ -165,6 +166,9 @@ def load_model(path) -> Model:
         raise CheckpointError(f"{path}: its stored config is invalid ({exc})") from None
     _check_data_contract(metadata, path)
     transform = FeatureTransform.from_metadata({**metadata, "feature_scale": stored.pop("feature_scale")})
+    for key, array in arrays.items():
+        if array.dtype.kind != "f" or not np.all(np.isfinite(array)):
+            raise CheckpointError(f"{path}: array {key!r} is not a finite float array ({array.dtype})")
     try:
         architecture = Architecture(**stored)
         network = architecture.build(np.random.default_rng(0), np.random.default_rng(0))

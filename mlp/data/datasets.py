@@ -8,6 +8,7 @@ regression — and, when the data set has one, its own test set. Every problem w
 """
 
 import csv
+import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +40,11 @@ class Dataset:
     feature_scale: float = 1.0
     standardize_default: bool = True
     target_names: list = field(default_factory=lambda: ["target"])
+    source: str = ""  # where the rows come from, for messages (a file; the name when empty)
+
+    @property
+    def where(self):
+        return self.source or self.name
 
     @property
     def n_features(self):
@@ -71,23 +77,56 @@ BUILTIN = {
 }
 
 
-def load_builtin(name):
-    """Load a built-in data set by name (``DataError`` lists the valid names)."""
+MNIST_FILES = (
+    "train-images-idx3-ubyte.gz",
+    "train-labels-idx1-ubyte.gz",
+    "t10k-images-idx3-ubyte.gz",
+    "t10k-labels-idx1-ubyte.gz",
+)
+
+
+def builtin_files(name):
+    """The files a built-in data set is read from."""
     if name not in BUILTIN:
         raise DataError(f"unknown data set {name!r}; built-in data sets: {', '.join(sorted(BUILTIN))}")
-    spec = BUILTIN[name]
-    root = data_dir()
+    spec, root = BUILTIN[name], data_dir()
     if spec.get("kind") == "idx":
-        mnist = root / "mnist"
-        train = load_idx_pair(mnist / "train-images-idx3-ubyte.gz", mnist / "train-labels-idx1-ubyte.gz", name)
-        test = load_idx_pair(mnist / "t10k-images-idx3-ubyte.gz", mnist / "t10k-labels-idx1-ubyte.gz", name)
+        return [root / "mnist" / file for file in MNIST_FILES]
+    return [root / "tabular" / spec["file"]]
+
+
+def load_builtin(name):
+    """Load a built-in data set by name (``DataError`` lists the valid names)."""
+    files = builtin_files(name)
+    spec = BUILTIN[name]
+    if spec.get("kind") == "idx":
+        train = load_idx_pair(files[0], files[1], name)
+        test = load_idx_pair(files[2], files[3], name)
         train.X_test, train.y_test = test.X, test.y
         if len(test.class_names) > len(train.class_names):
             train.class_names = test.class_names
         return train
-    dataset = load_csv(root / "tabular" / spec["file"], target=spec["target"], task=spec["task"])
+    dataset = load_csv(files[0], target=spec["target"], task=spec["task"])
     dataset.name = name
     return dataset
+
+
+def fingerprint(dataset_or_paths):
+    """SHA-256 of the files (a list of paths) or of a data set's arrays (rows given in memory)."""
+    digest = hashlib.sha256()
+    if isinstance(dataset_or_paths, Dataset):
+        data = dataset_or_paths
+        for array in (data.X, data.y, data.X_test, data.y_test):
+            if array is not None:
+                array = np.ascontiguousarray(array)
+                digest.update(f"{array.dtype.str}{array.shape}".encode())
+                digest.update(array.tobytes())
+        return digest.hexdigest()
+    for path in dataset_or_paths:
+        with open(path, "rb") as file:
+            for block in iter(lambda: file.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
 
 
 # --------------------------------------------------------------------------------------------
@@ -255,8 +294,25 @@ def load_csv(path, target=None, task=None, name=None):
         y = np.array([float(v) for v in raw_target])[:, None]
         class_names = None
     if task == "classification" and class_names is None:
-        raise DataError(f"{path}: column {target!r} holds non-integer numbers; use data.task: regression")
-    return Dataset(name or Path(path).name.split(".")[0], X, y, task, features, class_names, target_names=[target])
+        values = y[:, 0]
+        fractional = np.flatnonzero(values != np.round(values))
+        if fractional.size:
+            line = int(fractional[0]) + 2
+            raise DataError(
+                f"{path}, line {line}, column {target!r}: {raw_target[line - 2]!r} is not a whole number, "
+                f"so the column cannot hold class labels; use data.task: regression"
+            )
+        y, class_names = encode_labels(values.astype(np.int64))  # labels written 1.0, 2.0: classes 1, 2
+    return Dataset(
+        name or Path(path).name.split(".")[0],
+        X,
+        y,
+        task,
+        features,
+        class_names,
+        target_names=[target],
+        source=str(path),
+    )
 
 
 def parse_target(values, path, column):
@@ -304,9 +360,11 @@ def load_npz(path, task=None, name=None):
             raise DataError(f"{path}: missing array {key!r}; found {', '.join(arrays) or 'none'}")
     if ("X_test" in arrays) != ("y_test" in arrays):
         raise DataError(f"{path}: X_test and y_test must come together")
-    return from_arrays(
+    dataset = from_arrays(
         arrays["X"], arrays["y"], arrays.get("X_test"), arrays.get("y_test"), task, name or path.stem, f"{path}: "
     )
+    dataset.source = str(path)
+    return dataset
 
 
 def from_arrays(X, y, X_test=None, y_test=None, task=None, name="arrays", where="", feature_names=None):

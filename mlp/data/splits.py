@@ -114,7 +114,7 @@ def split_rows_of(dataset, rng, validation_split=0.1, test_split=0.2, corrupt_fr
 def split_features(dataset, rows, transform, dtype, split):
     """The ``split`` (``train``, ``val`` or ``test``) rows of ``dataset`` through ``transform``."""
     source = dataset.X_test if split == "test" and rows.own_test else dataset.X
-    return transform.apply(source, dtype, getattr(rows, split))
+    return transform.apply(source, dtype, getattr(rows, split), dataset.where)
 
 
 def split_targets(dataset, rows, split):
@@ -146,9 +146,12 @@ def prepare(
     X_train, X_val = features[: len(rows.train)], features[len(rows.train) :]
     test_source = dataset.X_test if rows.own_test else dataset.X
     X_test = transform.convert(test_source, dtype, rows.test)
+    blocks = ((features, dataset.X, np.concatenate([rows.train, rows.val])), (X_test, test_source, rows.test))
+    for block, source, block_rows in blocks:  # a cell too large for the dtype, before it skews the statistics
+        transform.check_finite(block, source, block_rows, dataset.where)
     transform.fit(X_train, dataset.standardize_default if standardize is None else standardize)
-    for block in (features, X_test):
-        transform.standardize(block)
+    for block, source, block_rows in blocks:
+        transform.check_finite(transform.standardize(block), source, block_rows, dataset.where)
 
     y_train, y_val, y_test = (split_targets(dataset, rows, split) for split in ("train", "val", "test"))
     target_scaler = None

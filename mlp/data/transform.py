@@ -95,26 +95,47 @@ class FeatureTransform:
         rows = np.arange(len(X)) if rows is None else rows
         out = np.empty((len(rows),) + X.shape[1:], dtype=dtype)
         factor = np.dtype(dtype).type(self.scale)
-        for start in range(0, len(rows), CHUNK_ROWS):
-            picked = np.take(X, rows[start : start + CHUNK_ROWS], axis=0)
-            if self.scale == 1.0:
-                np.copyto(out[start : start + CHUNK_ROWS], picked, casting="unsafe")
-            else:
-                np.multiply(picked, factor, out=out[start : start + CHUNK_ROWS])
+        with np.errstate(over="ignore", invalid="ignore"):  # found below, naming the cell
+            for start in range(0, len(rows), CHUNK_ROWS):
+                picked = np.take(X, rows[start : start + CHUNK_ROWS], axis=0)
+                if self.scale == 1.0:
+                    np.copyto(out[start : start + CHUNK_ROWS], picked, casting="unsafe")
+                else:
+                    np.multiply(picked, factor, out=out[start : start + CHUNK_ROWS])
         return out
 
     def standardize(self, converted):
         """Standardize converted rows in place (nothing without a standardizer); return them."""
         if self.standardizer is not None:
-            self.standardizer.apply(converted, out=converted)
+            with np.errstate(over="ignore", invalid="ignore"):  # found by check_finite, naming the cell
+                self.standardizer.apply(converted, out=converted)
         return converted
 
-    def apply(self, X, dtype, rows=None):
-        """The network's input for raw rows ``X`` (or ``X[rows]``)."""
+    def check_finite(self, transformed, X, rows=None, source="the data"):
+        """``DataError`` naming the first cell of ``X`` (raw, finite) whose value became infinite on
+        the way in: too large for the model's dtype (``1e308`` in float32) or after standardization."""
+        bad = ~np.isfinite(transformed)
+        if not bad.any():
+            return
+        row, column = (int(v) for v in np.argwhere(bad)[0])
+        source_row = row if rows is None else int(rows[row])
+        raw = np.asarray(X)[source_row, column].item()
+        raise DataError(
+            f"{source}: row {source_row}, column {shown(self.feature_names[column])}: {raw!r} is out of range "
+            f"for {transformed.dtype} (the model's dtype) once scaled; rescale that column, or use training.dtype: "
+            f"float64"
+        )
+
+    def apply(self, X, dtype, rows=None, source="the data"):
+        """The network's input for raw rows ``X`` (or ``X[rows]``); ``source`` names them in messages."""
         X = np.asarray(X)
         if X.ndim != 2 or X.shape[1] != self.width:
-            raise DataError(f"the model takes rows of {self.width} features, got shape {X.shape}")
-        return self.standardize(self.convert(X, dtype, rows))
+            raise DataError(f"{source}: the model takes rows of {self.width} features, got shape {X.shape}")
+        converted = self.convert(X, dtype, rows)
+        self.check_finite(converted, X, rows, source)
+        transformed = self.standardize(converted)
+        self.check_finite(transformed, X, rows, source)
+        return transformed
 
     def columns_in(self, header, source):
         """Positions of the model's columns in a CSV ``header`` (matched by name)."""

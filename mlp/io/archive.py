@@ -29,7 +29,7 @@ def checksum(array):
 
 def write_archive(file, arrays, metadata):
     """Write ``arrays`` and the JSON ``metadata`` to an open binary file (the slow part)."""
-    np.savez(file, **{METADATA_KEY: np.array(json.dumps(metadata))}, **arrays)
+    np.savez(file, **{METADATA_KEY: np.array(json.dumps(metadata, allow_nan=False))}, **arrays)
 
 
 def save_atomic(path, arrays, metadata):

@@ -1,13 +1,22 @@
-"""Files written whole or not at all, and archives read without trusting them.
+"""Files written whole or not at all, never through a link, and archives read without trusting them.
 
 A crash, a kill or a full disk never leaves half of a file mlp writes: every file (checkpoints,
 model files, reports, plots, configs, predictions) goes to a temporary file in the same folder,
 which is flushed, fsynced and renamed over the target with ``os.replace``; the folder is then
 fsynced so the rename itself survives a power cut. Until the rename, the old file (if any) is
-untouched; on any failure the temporary file is removed.
+untouched; on any failure the temporary file is removed. Temporary files carry the writer's
+process id (``.<name>.<pid>.<random>.tmp``), so what a killed writer left is recognised later.
+
+Nothing mlp writes goes through a symbolic link or into a special file: a link, a named pipe, a
+device or a folder standing where mlp would write (an output, a lock file, a log) is refused with
+one clear error (:func:`refuse_special`, :func:`open_regular`), and files mlp opens for writing are
+opened with ``O_NOFOLLOW`` and ``O_NONBLOCK`` (a pipe cannot make it hang).
 """
 
+import errno
+import json
 import os
+import stat
 import tempfile
 import zipfile
 import zlib
@@ -15,7 +24,60 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import clipped
+from ..errors import MlpError, NonFiniteError, clipped
+
+_KINDS = {
+    stat.S_IFLNK: "a symbolic link",
+    stat.S_IFIFO: "a named pipe",
+    stat.S_IFCHR: "a device",
+    stat.S_IFBLK: "a device",
+    stat.S_IFDIR: "a folder",
+    stat.S_IFSOCK: "a socket",
+}
+
+
+class SpecialFileError(MlpError):
+    """Something other than a regular file stands where mlp would write one."""
+
+    def __init__(self, path, kind):
+        super().__init__(
+            f"{path}: is {kind}, not a regular file; mlp writes only regular files and never "
+            f"through a link: remove it or choose another path"
+        )
+
+
+def refuse_special(path):
+    """``SpecialFileError`` if ``path`` exists and is not a regular file (a link is not followed)."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return
+    if not stat.S_ISREG(mode):
+        raise SpecialFileError(path, _KINDS.get(stat.S_IFMT(mode), "not a regular file"))
+
+
+def open_regular(path, mode="a"):
+    """``path`` opened for writing (``"a"``: appending, ``"w"``: truncated) as a text file, created if
+    missing — refused unless it is a regular file: never through a link, never blocking on a pipe."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+    flags |= os.O_APPEND if mode == "a" else 0
+    try:
+        fd = os.open(path, flags, 0o666)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.ENXIO, errno.EISDIR, errno.EWOULDBLOCK):
+            refuse_special(path)
+        raise OSError(exc.errno, exc.strerror, str(path)) from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            refuse_special(path)
+        os.set_blocking(fd, True)
+        if mode == "w":
+            os.ftruncate(fd, 0)
+    except BaseException:
+        os.close(fd)
+        raise
+    return os.fdopen(fd, mode, encoding="utf-8")
+
 
 # Files get the permissions an ordinary open() would give (mkstemp alone makes them owner-only).
 _UMASK = os.umask(0)
@@ -25,11 +87,15 @@ os.umask(_UMASK)
 def write_atomic(path, write):
     """Replace ``path`` by what ``write(file)`` writes to a binary file object.
 
-    An ``OSError`` (a full disk, a missing folder, no permission) names ``path``.
+    An ``OSError`` (a full disk, a missing folder, no permission) names ``path``; a link or a special
+    file at ``path`` is refused before anything is written.
     """
     path = Path(path)
+    if not path.name:
+        raise MlpError(f"{str(path)!r}: not a file name")
+    refuse_special(path)
     try:
-        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
     except OSError as exc:
         raise OSError(exc.errno, exc.strerror, str(path)) from None
     try:
@@ -59,9 +125,39 @@ def remove_temporaries(folder, names):
             temporary.unlink(missing_ok=True)
 
 
+def remove_stale_temporaries(path):
+    """Delete the temporary copies of ``path`` that writers which have since died left behind (their
+    process id is in the name and no longer runs); a live writer's copy is left alone."""
+    path = Path(path)
+    for temporary in path.parent.glob(f".{path.name}.*.tmp"):
+        pid = temporary.name[len(path.name) + 2 :].split(".", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)) and stat.S_ISREG(os.lstat(temporary).st_mode):
+            temporary.unlink(missing_ok=True)
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
 def write_text_atomic(path, text):
     """Replace ``path`` by ``text`` in UTF-8."""
     write_atomic(path, lambda file: file.write(text.encode("utf-8")))
+
+
+def write_json_atomic(path, value):
+    """Replace ``path`` by ``value`` as indented JSON; a NaN or an infinity in it (which JSON cannot
+    hold) is refused as :class:`~mlp.errors.NonFiniteError` and nothing is written."""
+    try:
+        text = json.dumps(value, indent=2, allow_nan=False)
+    except ValueError:
+        raise NonFiniteError(f"{path}: a NaN or infinite number in what would be written: not written") from None
+    write_text_atomic(path, text + "\n")
 
 
 def regular_file(path, error, what):
@@ -96,7 +192,7 @@ def read_npz(path, error, what, stored_only=False):
         declared, memory = sum(m.file_size for m in members), _physical_memory()
         if memory is not None and declared > memory:
             raise error(
-                f"{path}: its arrays would take {_size(declared)}, more than this machine's {_size(memory)} of memory"
+                f"{path}: its arrays would take {human_size(declared)}, more than this machine's {human_size(memory)} of memory"
             )
         with np.load(path, allow_pickle=False) as archive:
             return {key: archive[key] for key in archive.files}
@@ -118,7 +214,7 @@ def gunzip(raw, path, error):
             part = member.decompress(raw, 0 if limit is None else limit - total + 1)
             total += len(part)
             if limit is not None and total > limit:
-                raise error(f"{path}: its gzip data expands to more than this machine's {_size(limit)} of memory")
+                raise error(f"{path}: its gzip data expands to more than this machine's {human_size(limit)} of memory")
             if not member.eof:
                 raise EOFError("compressed file ended before the end-of-stream marker was reached")
             parts.append(part)
@@ -128,8 +224,22 @@ def gunzip(raw, path, error):
     return b"".join(parts)
 
 
-def _size(n_bytes):
+def human_size(n_bytes):
+    """``1.5 GiB`` or ``12.00 MiB``."""
     return f"{n_bytes / 2**30:.1f} GiB" if n_bytes >= 2**30 else f"{n_bytes / 2**20:.2f} MiB"
+
+
+def available_memory():
+    """Bytes of memory the system can give now without swapping (``MemAvailable``), else the
+    physical memory, or None where the system says neither."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return _physical_memory()
 
 
 def _physical_memory():

@@ -160,6 +160,32 @@ class Architecture:
     init: str = "he"
     dtype: str = "float32"
 
+    def plan(self):
+        """The layers in order, without building any: ``("dropout", p)``, ``("linear", d_in, d_out)``
+        or ``("activation", name)``."""
+        steps: list[tuple] = [("dropout", self.input_dropout)] if self.input_dropout > 0 else []
+        widths = [self.input_width, *self.hidden]
+        for d_in, d_out in zip(widths[:-1], widths[1:]):
+            steps += [("linear", d_in, d_out), ("activation", self.activation)]
+            steps += [("dropout", self.dropout)] if self.dropout > 0 else []
+        return [*steps, ("linear", widths[-1], self.n_outputs)]
+
+    def num_parameters(self) -> int:
+        """Weights and biases of every linear layer, counted without building the network."""
+        return sum(step[1] * step[2] + step[2] for step in self.plan() if step[0] == "linear")
+
+    def summary(self):
+        """Rows ``(index, layer, output width, parameter count)`` of the network, nothing allocated."""
+        rows, width = [], self.input_width
+        for index, step in enumerate(self.plan()):
+            if step[0] == "linear":
+                width = step[2]
+                rows.append((index, f"Linear({step[1]} → {step[2]})", width, step[1] * step[2] + step[2]))
+            else:
+                layer = get_activation(step[1]) if step[0] == "activation" else Dropout(step[1])
+                rows.append((index, repr(layer), width, 0))
+        return rows
+
     def build(
         self, rng: np.random.Generator | None = None, dropout_rng: np.random.Generator | None = None
     ) -> Sequential:
@@ -170,14 +196,14 @@ class Architecture:
         """
         rng = np.random.default_rng() if rng is None else rng
         dtype = np.dtype(self.dtype)
-        layers: list[Layer] = [Dropout(self.input_dropout, rng=dropout_rng)] if self.input_dropout > 0 else []
-        widths = [self.input_width, *self.hidden]
-        for d_in, d_out in zip(widths[:-1], widths[1:]):
-            layers.append(Linear(d_in, d_out, init=self.init, dtype=dtype, rng=rng))
-            layers.append(get_activation(self.activation))
-            if self.dropout > 0:
-                layers.append(Dropout(self.dropout, rng=dropout_rng))
-        layers.append(Linear(widths[-1], self.n_outputs, init=self.init, dtype=dtype, rng=rng))
+        layers: list[Layer] = []
+        for step in self.plan():
+            if step[0] == "linear":
+                layers.append(Linear(step[1], step[2], init=self.init, dtype=dtype, rng=rng))
+            elif step[0] == "activation":
+                layers.append(get_activation(step[1]))
+            else:
+                layers.append(Dropout(step[1], rng=dropout_rng))
         return Sequential(layers)
 
     def to_dict(self):

@@ -36,6 +36,12 @@ def markdown(report):
             f"- stopped: {training['stop_reason']}",
             f"- wall time: {training['wall_time_seconds']:.1f} s ({training['samples_per_second']:.0f} samples/s)",
         ]
+        changed = training.get("data_changed_on_resume")
+        if changed:
+            lines.append(
+                f"- resumed although {', '.join(f'{key} changed' for key in changed)} since its checkpoint "
+                f"(allowed explicitly): this is not the run an uninterrupted one would have been"
+            )
     lines += ["", "## Results", ""]
     metrics = report["metrics"]
     if report["split"] == "train":

@@ -10,12 +10,11 @@ stop_reason, wall_time_seconds, samples_per_second; null for ``mlp evaluate``) a
 """
 
 import hashlib
-import json
 from pathlib import Path
 
 import numpy as np
 
-from ..io.files import write_text_atomic
+from ..io.files import write_json_atomic, write_text_atomic
 from ..nn.losses import class_targets, get_loss
 from . import plots
 from .markdown import markdown
@@ -113,6 +112,6 @@ def write_report(report, out_dir, model, history=(), outputs=None, y=None):
         else:
             predicted = model.predict_from_outputs(outputs)
             report["plots"].update(plots.regression(np.asarray(y, dtype=float), predicted, out_dir))
-    write_text_atomic(out_dir / "report.json", json.dumps(report, indent=2) + "\n")
+    write_json_atomic(out_dir / "report.json", report)
     write_text_atomic(out_dir / "report.md", markdown(report))
     return report

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..config import structural_hash
-from ..errors import CheckpointError, ConfigError, clipped
+from ..errors import ArgumentError, CheckpointError, ConfigError, clipped
 from ..io.archive import load_checked, require, save_atomic
 from .trainer import Callback, TrainerState
 
@@ -47,13 +47,24 @@ def save(path, trainer):
         "elapsed": trainer.elapsed(),
         "rng": {name: experiment.streams[name].bit_generator.state for name in RESUMED_STREAMS},
         "config_hash": structural_hash(experiment.config),
+        "fingerprints": experiment.fingerprints,
+        "data_changed": state.data_changed,
     }
     save_atomic(path, arrays, metadata)
 
 
-def restore(path, trainer):
-    """Load the checkpoint at ``path`` into ``trainer`` (network, optimizer, streams, state)."""
+def restore(path, trainer, allow_changed_data=False):
+    """Load the checkpoint at ``path`` into ``trainer`` (network, optimizer, streams, state).
+
+    The files the run reads must be the ones the checkpoint was saved with (their SHA-256), or the
+    splits and the rest of the run would silently differ; ``allow_changed_data`` continues anyway
+    and records the changed ones in the trainer's state (and so in the report).
+    """
     arrays, meta = load_checked(path)
+    changed = _changed_data(path, meta, trainer.experiment, allow_changed_data)
+    if changed and meta.get("batch"):  # the rows changed: the interrupted epoch starts again
+        meta.update(batch=0, sums={"data": 0.0, "penalty": 0.0, "rows": 0})
+        arrays.pop("order", None)
     _check(path, arrays, meta, trainer)
 
     def section(prefix):
@@ -82,8 +93,42 @@ def restore(path, trainer):
         meta["elapsed"],
         arrays.get("order"),
         section("best.") or None,
+        sorted({*meta.get("data_changed", []), *changed}),
     )
     return meta
+
+
+def _changed_data(path, meta, experiment, allowed):
+    """The config keys whose files differ from the checkpoint's fingerprints (refused unless allowed)."""
+    saved = meta.get("fingerprints")
+    if not isinstance(saved, dict):  # a checkpoint written before fingerprints were kept
+        return []
+    now = experiment.fingerprints
+    changed = sorted(key for key in {*saved, *now} if saved.get(key) != now.get(key))
+    if changed and not allowed:
+        key = changed[0]
+        where = _source(experiment.config, key)
+        raise ArgumentError(
+            "{path}: {key}{where} changed since this checkpoint was saved (sha256 {old}… now {new}…): the splits "
+            "and the rest of the run would differ from the run it continues; resume with the original data, or "
+            "pass {allow_changed_data} to continue anyway (recorded in the report)",
+            path=path,
+            key=key,
+            where=where,
+            old=str(saved.get(key))[:12],
+            new=str(now.get(key))[:12],
+        )
+    return changed
+
+
+def _source(config, key):
+    value = {
+        "data.name": config.data.name,
+        "data.path": config.data.path,
+        "data.test_path": config.data.test_path,
+        "model.init_from": config.model.init_from,
+    }.get(key)
+    return f" ({', '.join(value) if isinstance(value, list) else value})" if value is not None else ""
 
 
 def _is_permutation(order, n):
@@ -134,6 +179,44 @@ def _check(path, arrays, meta, trainer):
         fits = fits and (_is_permutation(order, n_rows) if config.training.shuffle else order is None)
         if not fits:
             raise CheckpointError(f"{path}: its position inside the epoch does not fit the training rows")
+    if meta["epoch"] > config.training.epochs:
+        raise ConfigError(
+            f"{path}: the checkpoint has finished {meta['epoch']} epochs, more than training.epochs "
+            f"({config.training.epochs}); resume with training.epochs of at least {meta['epoch']}"
+        )
+    for where, value in (
+        ("elapsed", meta["elapsed"]),
+        ("best_value", meta["best_value"]),
+        ("sums.data", meta["sums"]["data"]),
+        ("sums.penalty", meta["sums"]["penalty"]),
+    ):
+        if value is not None and not (math.isfinite(value) and (where != "elapsed" or value >= 0)):
+            raise CheckpointError(f"{path}: {where} is {value!r}, not a finite number")
+    _check_arrays(path, arrays, trainer)
+
+
+def _check_arrays(path, arrays, trainer):
+    """Weights, best weights and optimizer state: the network's keys and shapes, its float dtype,
+    finite values."""
+    network = trainer.experiment.network
+    expected = {key: value.shape for key, value in network.state_dict().items()}
+    for prefix, required in (("model.", True), ("best.", False)):
+        found = {k[len(prefix) :] for k in arrays if k.startswith(prefix)}
+        if (found or required) and found != set(expected):
+            raise CheckpointError(f"{path}: its {prefix[:-1]} weights do not match the network's parameters")
+        for key in found:
+            _check_array(path, prefix + key, arrays[prefix + key], network.dtype, expected[key])
+    for key in (k for k in arrays if k.startswith("optimizer.") and k != "optimizer.t"):
+        _check_array(path, key, arrays[key], network.dtype, None)
+
+
+def _check_array(path, key, array, dtype, shape):
+    if array.dtype != dtype:
+        raise CheckpointError(f"{path}: array {key!r} is {array.dtype}, the network computes in {dtype}")
+    if shape is not None and array.shape != shape:
+        raise CheckpointError(f"{path}: array {key!r} has shape {array.shape}, the network's is {shape}")
+    if not np.all(np.isfinite(array)):
+        raise CheckpointError(f"{path}: array {key!r} holds NaN or infinite values")
 
 
 class Checkpointer(Callback):

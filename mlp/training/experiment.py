@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..config import Config
-from ..data.datasets import Dataset, load_builtin, load_path
+from ..data.datasets import Dataset, builtin_files, fingerprint, load_builtin, load_path
 from ..data.splits import Splits, prepare
 from ..errors import CheckpointError, ConfigError, DataError, shown
 from ..io.archive import load_state_dict
@@ -21,6 +21,7 @@ from ..nn.network import Architecture, Sequential
 from ..nn.regularizers import get_regularizer
 from ..optim.optimizers import get_optimizer
 from ..optim.schedules import get_schedule
+from .memory import check_fits
 
 STREAMS = ("init", "split", "shuffle", "dropout")
 
@@ -69,7 +70,10 @@ def check_task(config, dataset):
     if config.data.task != "auto" and task != config.data.task:
         raise ConfigError(f"data.task: {config.data.task} does not fit {dataset.name} ({task})")
     if task == "regression" and loss in CLASSIFICATION_LOSSES:
-        raise ConfigError(f"{where} needs class labels, but the data's target is a regression target (floats)")
+        raise ConfigError(
+            f"{where} needs class labels, but the data's target is a regression target (floats); if its numbers "
+            f"are class labels (written 1.0, 2.0, …), set data.task: classification"
+        )
     if task == "classification" and loss in REGRESSION_LOSSES and config.loss.target_encoding is None:
         raise ConfigError(
             f"{where} is a regression loss but the target holds class labels; set loss.target_encoding "
@@ -99,6 +103,7 @@ class Experiment:
     schedule: object
     streams: dict
     targets: dict = field(default_factory=dict)
+    fingerprints: dict = field(default_factory=dict)
 
     def model(self):
         """The network as a :class:`~mlp.model.Model` (it shares the network's arrays)."""
@@ -124,29 +129,19 @@ class Experiment:
         return self.loss.prepare_target(y, (len(y), n_outputs))
 
 
-def build_experiment(config: Config, dataset: Dataset | None = None) -> Experiment:
-    """Load (unless given) and split the data, build the network, loss, regularizer, optimizer and schedule."""
-    streams = random_streams(config.seed)
+def describe(config: Config, dataset: Dataset | None = None) -> tuple[Dataset, Architecture]:
+    """The data (loaded unless given) and the network a config describes; nothing else is allocated."""
     dataset = load_dataset(config.data) if dataset is None else dataset
     check_task(config, dataset)
-    classification = dataset.task == "classification"
-    n_classes = len(dataset.class_names or ())
-    n_outputs = (
-        1 if config.loss.name == "binary_cross_entropy" else (n_classes if classification else dataset.y.shape[1])
-    )
-    dtype = np.dtype(config.training.dtype)
-    data = config.data
-    splits = prepare(
-        dataset,
-        streams["split"],
-        data.validation_split,
-        data.test_split,
-        data.standardize,
-        dtype,
-        data.standardize_target,
-        data.corrupt_targets,
-        n_outputs,
-    )
+    if dataset.n_features == 0:
+        raise DataError(
+            f"{dataset.where}: the data has no feature columns, only the target "
+            f"({', '.join(dataset.target_names or ['y'])}); a network needs at least one input"
+        )
+    if dataset.task == "classification":
+        n_outputs = 1 if config.loss.name == "binary_cross_entropy" else len(dataset.class_names or ())
+    else:
+        n_outputs = dataset.y.shape[1]
     model = config.model
     architecture = Architecture(
         int(dataset.n_features),
@@ -156,13 +151,56 @@ def build_experiment(config: Config, dataset: Dataset | None = None) -> Experime
         model.dropout,
         model.input_dropout,
         model.init,
-        dtype.name,
+        config.training.dtype,
+    )
+    return dataset, architecture
+
+
+def data_fingerprints(config: Config, given: Dataset | None = None) -> dict:
+    """SHA-256 of every file the run reads rows or weights from, by config key (or of the rows given
+    as arrays, under ``data``): what a resumed run must find unchanged."""
+    data, prints = config.data, {}
+    if given is not None:
+        prints["data"] = fingerprint(given)
+    elif data.name is not None:
+        prints["data.name"] = fingerprint(builtin_files(data.name))
+    for key, value in (
+        ("data.path", data.path),
+        ("data.test_path", data.test_path),
+        ("model.init_from", config.model.init_from),
+    ):
+        if value is not None:
+            prints[key] = fingerprint(value if isinstance(value, list) else [value])
+    return prints
+
+
+def build_experiment(config: Config, dataset: Dataset | None = None) -> Experiment:
+    """Load (unless given) and split the data, build the network, loss, regularizer, optimizer and schedule.
+
+    A network that would not fit in the memory available is refused before it is built.
+    """
+    streams = random_streams(config.seed)
+    given = dataset
+    dataset, architecture = describe(config, dataset)
+    check_fits(architecture, config)
+    fingerprints = data_fingerprints(config, given)
+    data = config.data
+    splits = prepare(
+        dataset,
+        streams["split"],
+        data.validation_split,
+        data.test_split,
+        data.standardize,
+        np.dtype(config.training.dtype),
+        data.standardize_target,
+        data.corrupt_targets,
+        architecture.n_outputs,
     )
     del dataset
     network = architecture.build(streams["init"], streams["dropout"])
-    if model.init_from is not None:
+    if config.model.init_from is not None:
         try:
-            network.load_state_dict(load_state_dict(model.init_from))
+            network.load_state_dict(load_state_dict(config.model.init_from))
         except (ValueError, CheckpointError) as exc:
             raise ConfigError(f"model.init_from: {exc}") from None
     loss = get_loss(config.loss.name, **config.loss.arguments())
@@ -172,7 +210,18 @@ def build_experiment(config: Config, dataset: Dataset | None = None) -> Experime
     schedule = get_schedule(
         schedule_config.name, config.optimizer.lr, config.training.epochs, **schedule_config.arguments()
     )
-    experiment = Experiment(config, splits, architecture, network, loss, regularizer, optimizer, schedule, streams)
+    experiment = Experiment(
+        config,
+        splits,
+        architecture,
+        network,
+        loss,
+        regularizer,
+        optimizer,
+        schedule,
+        streams,
+        fingerprints=fingerprints,
+    )
     for split in ("train", "val", "test"):
         experiment.targets[split] = experiment.loss_targets(getattr(splits, f"y_{split}"))
     return experiment

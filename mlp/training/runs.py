@@ -17,7 +17,7 @@ from pathlib import Path
 from ..config import dump
 from ..errors import ArgumentError, CheckpointError, MlpError
 from ..io.archive import load_checked, require
-from ..io.files import remove_temporaries, write_text_atomic
+from ..io.files import open_regular, remove_temporaries, write_text_atomic
 from .trainer import Callback
 
 RUN_FILES = (
@@ -50,7 +50,7 @@ def new_run_dir(name, parent="runs"):
 
 def lock(run_dir):
     """An open handle holding the exclusive lock on ``run_dir``; close it to release the lock."""
-    handle = open(Path(run_dir) / ".lock", "w")
+    handle = open_regular(Path(run_dir) / ".lock")
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -185,10 +185,10 @@ class MetricsLog(Callback):
                     file=self.stream,
                 )
             write_text_atomic(self.path, "".join(line + "\n" for line in keep))
-        self.file = open(self.path, "a", encoding="utf-8")
+        self.file = open_regular(self.path)
 
     def on_epoch_end(self, trainer, record):
-        self.file.write(json.dumps(record) + "\n")
+        self.file.write(json.dumps(record, allow_nan=False) + "\n")
         self.file.flush()
 
     def close(self):

@@ -25,6 +25,7 @@ from ..errors import Interrupted, NonFiniteError
 from ..nn.regularizers import apply_max_norm
 
 EVAL_BATCH = 1024
+INPUT_SCALE_LIMIT = 1e4  # inputs beyond this (after the transform) make the first layer's products explode
 
 
 class Callback:
@@ -80,6 +81,7 @@ class TrainerState:
     elapsed: float = 0.0
     order: np.ndarray | None = None  # the current epoch's row order (inside an epoch)
     best_state: dict | None = None  # the best weights so far
+    data_changed: list = field(default_factory=list)  # files found changed on a resume allowed anyway
 
 
 def evaluate_split(experiment, X, target):
@@ -208,8 +210,8 @@ class Trainer:
             if not (math.isfinite(data_loss) and math.isfinite(penalty) and math.isfinite(squared_norm)):
                 what = "loss" if not math.isfinite(data_loss + penalty) else "gradient"
                 raise NonFiniteError(
-                    f"non-finite {what} at epoch {state.epoch + 1}, batch {index + 1}: "
-                    f"training diverged (try a smaller optimizer.lr)"
+                    f"non-finite {what} at epoch {state.epoch + 1}, batch {index + 1}: training diverged "
+                    f"({self._divergence_hint()})"
                 )
             if clip is not None:
                 norm = math.sqrt(squared_norm)
@@ -229,6 +231,17 @@ class Trainer:
                 self._call("on_interrupt")
                 raise Interrupted(f"{self.interrupt_reason}: stopped at epoch {state.epoch + 1}, batch {index + 1}")
 
+    def _divergence_hint(self):
+        """What to try: inputs far from unit scale diverge at any rate, so say so before the rate."""
+        X = self.experiment.splits.X_train
+        largest = float(np.max(np.abs(X))) if X.size else 0.0
+        if largest > INPUT_SCALE_LIMIT:
+            return (
+                f"the network's inputs reach {largest:.3g}: set data.standardize: true or rescale the "
+                f"features; a smaller optimizer.lr will not help"
+            )
+        return "try a smaller optimizer.lr"
+
     def _end_of_epoch(self, seconds):
         experiment, state = self.experiment, self.state
         sums = state.sums
@@ -247,6 +260,8 @@ class Trainer:
         state.sums = {"data": 0.0, "penalty": 0.0, "rows": 0}
         if self.has_validation:
             val_loss, metric = evaluate_split(experiment, experiment.splits.X_val, experiment.targets["val"])
+            if not (math.isfinite(val_loss) and math.isfinite(metric)):
+                raise NonFiniteError(f"non-finite validation loss at epoch {state.epoch}: training diverged")
             record["val_loss"], record[self.metric_name] = val_loss, metric
             self._early_stopping(record)
         record["lr"] = experiment.optimizer.lr

@@ -97,7 +97,7 @@ def test_an_internal_error_is_one_line_without_debug(digits_config, monkeypatch)
     def broken(config):
         raise TypeError("something the code got wrong")
 
-    monkeypatch.setattr(mlp.cli, "build_experiment", broken)
+    monkeypatch.setattr(mlp.cli, "describe", broken)
     result = run("summary", digits_config)
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert "internal error: TypeError: something the code got wrong" in result.stderr

@@ -141,7 +141,8 @@ def test_a_network_too_big_for_memory_is_a_clear_error(digits_config, tmp_path):
     # whatever its overcommit policy
     result = run("train", digits_config, "--out", tmp_path / "run", "--set", "model.hidden=[1000000000000]")
     assert result.exit_code == 2, result.output
-    assert result.stderr.startswith("error: out of memory (") and "model.hidden" in result.stderr
+    assert result.stderr.startswith("error: model.hidden [1000000000000]: training this network needs about ")
+    assert "of memory available; use smaller model.hidden" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / "run").exists()
 
 

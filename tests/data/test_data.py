@@ -319,7 +319,10 @@ def test_label_a_loss_cannot_take():
 
 
 def test_float_labels_cannot_be_classes(tmp_path):
-    with pytest.raises(DataError, match="non-integer numbers; use data.task: regression"):
+    with pytest.raises(
+        DataError,
+        match="line 2, column 'y': '0.5' is not a whole number, so the column cannot hold class labels; use data.task: regression",
+    ):
         load_path(write(tmp_path / "d.csv", "a,y\n1,0.5\n2,1\n"), task="classification")
 
 
