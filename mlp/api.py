@@ -17,6 +17,7 @@ from .config import Config, ignored_keys, load_config
 from .data.datasets import BUILTIN, from_arrays, load_path
 from .data.splits import split_features, split_rows_of, split_targets
 from .errors import ArgumentError, CheckpointError, DataError, MlpError, NonFiniteError, clipped
+from .io.files import regular_file
 from .model import Model, load_model, model_path
 from .reporting.report import build_report, write_report
 from .training import checkpoints, runs
@@ -176,7 +177,7 @@ def _report(experiment, trainer, model, path, history, run_dir):
     # The training rows are done with: free them before the report (and matplotlib) need memory.
     splits.X_train = splits.X_val = None
     experiment.targets.clear()
-    outputs = model.network.predict(splits.X_test)
+    outputs = model.network_outputs(splits.X_test, "the test rows")
     y = splits.y_test if model.task == "classification" else model.in_target_units(splits.y_test)
     seen = n_train * len(history)
     training = {
@@ -194,7 +195,7 @@ def _report(experiment, trainer, model, path, history, run_dir):
 
 
 def _finished_run(run_dir: Path) -> Result:
-    path = run_dir / "report.json"
+    path = regular_file(run_dir / "report.json", CheckpointError, "report")
     try:
         report = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -246,7 +247,8 @@ def evaluate(model, data: str | None = None, split: str = "test", out=None) -> d
             data_config.test_split,
             data_config.corrupt_targets,
         )
-        outputs = model.network.predict(split_features(dataset, split_of, model.transform, model.network.dtype, split))
+        inputs = split_features(dataset, split_of, model.transform, model.network.dtype, split)
+        outputs = model.network_outputs(inputs, dataset.where)
         y = split_targets(dataset, split_of, split)
         rows = getattr(split_of, split)
         sizes = {"train": len(split_of.train), "validation": len(split_of.val), "test": len(split_of.test)}

@@ -14,7 +14,7 @@ import numpy as np
 
 from .config import Config, resolve
 from .data.transform import FeatureTransform, Standardizer
-from .errors import CheckpointError, ConfigError, MlpError, shown
+from .errors import CheckpointError, ConfigError, DataError, MlpError, shown
 from .io.archive import load_checked, require, save_atomic
 from .nn.layers import sigmoid
 from .nn.network import Architecture, Sequential
@@ -52,7 +52,20 @@ class Model:
     def outputs(self, X, source: str = "the rows") -> np.ndarray:
         """Network outputs ``(N, K)`` for raw rows, in evaluation mode (no dropout, no caches);
         ``source`` names the rows in messages (a file)."""
-        return self.network.predict(self.transform.apply(X, self.network.dtype, source=source))
+        return self.network_outputs(self.transform.apply(X, self.network.dtype, source=source), source)
+
+    def network_outputs(self, inputs, source: str = "the rows") -> np.ndarray:
+        """Network outputs for rows already through the transform; ``DataError`` naming the first row
+        whose outputs overflow (weights, or values, too large for the dtype): never NaN predictions."""
+        outputs = self.network.predict(inputs)
+        finite = np.isfinite(outputs).all(axis=1)
+        if not finite.all():
+            row = int(np.argmin(finite))
+            raise DataError(
+                f"{source}: row {row}: the network's outputs overflow {outputs.dtype} (its weights or "
+                f"the row's values are too large); nothing predicted"
+            )
+        return outputs
 
     def predict(self, X) -> np.ndarray:
         """Class names ``(N,)`` for a classifier; values ``(N, k)`` in the target's units for regression."""

@@ -1,7 +1,7 @@
 """Throw malformed input at the mlp command line and check that it fails cleanly.
 
     python scripts/fuzz.py [--iterations 200] [--seed 0]
-                           [--targets config,yaml,csv,npz,bytes,metadata,runfiles]
+                           [--targets config,yaml,csv,npz,bytes,metadata,runfiles,traps,tampered,overflow]
 
 Every case runs an ``mlp`` command in-process (click's test runner) on a randomly damaged input
 and checks the README's contract: exit status 0, 2 or 3, and on failure exactly one line on stderr,
@@ -16,7 +16,15 @@ starting with ``error:`` and at most ``MAX_MESSAGE`` characters long (never a tr
 - ``bytes``: ``model.npz`` and ``last.npz`` with flipped bits, cut short, zeroed or replaced;
 - ``metadata``: the same files with edited metadata but valid checksums;
 - ``runfiles``: a run's ``config.yaml``, ``report.json`` or ``metrics.jsonl`` damaged, for ``compare``
-  and for ``train --resume`` of the run.
+  and for ``train --resume`` of the run;
+- ``traps``: a run file (the lock, the metrics log, the model, the report, …) replaced by a link to a
+  file outside, a dangling link, a named pipe or a folder, for ``train --resume``, ``--overwrite``,
+  ``evaluate --out`` and ``predict --out``: the outside file must stay as it was, the trap too;
+- ``tampered``: checkpoints and model files with hostile values of the right kind (huge epochs,
+  NaN or infinite numbers, arrays of the wrong shape or dtype, NaN weights) and valid checksums: a
+  command that succeeds must write finite predictions and a strictly valid ``report.json``;
+- ``overflow``: finite numbers beyond float32 (``1e39``, ``1e308``) in training, prediction and
+  evaluation data: refused naming the cell, or finite results.
 
 Prints every violation with what caused it and exits 1 if there was any.
 """
@@ -24,8 +32,10 @@ Prints every violation with what caused it and exits 1 if there was any.
 import argparse
 import copy
 import json
+import os
 import random
 import shutil
+import stat
 import sys
 import tempfile
 from pathlib import Path
@@ -110,6 +120,21 @@ def forge(path, arrays, metadata):
         "checksums": {key: checkpoint.checksum(value) for key, value in arrays.items()},
     }
     np.savez(path, metadata=np.array(json.dumps(metadata)), **arrays)
+
+
+TRAP_NAMES = [
+    ".lock",
+    "metrics.jsonl",
+    "model.npz",
+    "report.json",
+    "report.md",
+    "config.yaml",
+    "last.npz",
+    "learning_curves.png",
+    "confusion_matrix.png",
+]
+HOSTILE_NUMBERS = [10**6, 10**15, -1, 2**53, 1e308, float("inf"), float("-inf"), float("nan"), 0, 2.5, None, True]
+HUGE_CELLS = ["1e39", "-1e39", "3.5e38", "1e300", "1e308", "-1.7e308", "1e-320"]
 
 
 class Fuzzer:
@@ -313,6 +338,152 @@ class Fuzzer:
         self.invoke(what, ["train", "--resume", str(run_dir), "--quiet"], run_dir)
         shutil.rmtree(run_dir)
 
+    def traps(self):
+        """A run file replaced by a link to a file outside, a dangling link, a named pipe or a folder;
+        then a command that writes it. Nothing outside may change, and the trap must stay as it was
+        (except under --overwrite, which removes run files it finds)."""
+        run_dir = self._copy_run()
+        name = self.rng.choice(TRAP_NAMES)
+        path = run_dir / name
+        path.unlink(missing_ok=True)
+        sentinel = self.work / "sentinel.txt"
+        sentinel.write_text("sentinel")
+        kind = self.rng.choice(["link", "dangling", "pipe", "folder"])
+        if kind == "link":
+            path.symlink_to(sentinel)
+        elif kind == "dangling":
+            path.symlink_to(self.work / "nowhere")
+        elif kind == "pipe":
+            os.mkfifo(path)
+        else:
+            path.mkdir()
+        before = stat.S_IFMT(os.lstat(path).st_mode)
+        if name != "model.npz":
+            (run_dir / "model.npz").unlink()  # as if killed before the end: a resume trains again
+        command = self.rng.choice(["resume", "overwrite", "evaluate", "predict"])
+        args = {
+            "resume": ["train", "--resume", str(run_dir), "--quiet"],
+            "overwrite": [
+                "train",
+                str(IRIS_CONFIG),
+                "--out",
+                str(run_dir),
+                "--overwrite",
+                "--quiet",
+                "--set",
+                "training.epochs=2",
+            ],
+            "evaluate": ["evaluate", str(self.base), "--out", str(run_dir)],
+            "predict": ["predict", str(self.base), str(self.rows_csv), "--out", str(path)],
+        }[command]
+        what = f"traps {kind} as {name}, {command}"
+        self.invoke(what, args, run_dir)
+        if sentinel.read_text() != "sentinel" or not os.path.lexists(self.work / "sentinel.txt"):
+            self.violations.append(f"{what}: the file outside the run was changed")
+        if command != "overwrite" and (not os.path.lexists(path) or stat.S_IFMT(os.lstat(path).st_mode) != before):
+            self.violations.append(f"{what}: the {kind} at {name} was replaced")
+        shutil.rmtree(run_dir)
+
+    def tampered(self):
+        """A checkpoint or model file whose fields hold hostile values of the right kind, checksums
+        recomputed; a command that succeeds on it must write only finite numbers."""
+        run_dir = self._copy_run()
+        target = run_dir / self.rng.choice(["last.npz", "model.npz"])
+        arrays, metadata = checkpoint.load_checked(target)
+        for key in ("checksums", "format_version"):
+            metadata.pop(key)
+        edits = [self._tamper_array] + ([self._tamper_field] if target.name == "last.npz" else [])
+        for _ in range(self.rng.randint(1, 2)):
+            self.rng.choice(edits)(arrays, metadata)
+        forge(target, arrays, metadata)
+        what = f"tampered {target.name} {str(metadata)[:200]}"
+        if target.name == "model.npz":
+            result = self.invoke(what, ["predict", str(target), str(self.rows_csv)])
+            if result.exit_code == 0 and any(word in result.stdout for word in ("nan", "inf")):
+                self.violations.append(f"{what}: predictions with NaN or infinity, exit 0")
+        else:
+            (run_dir / "model.npz").unlink()
+            if self.invoke(what, ["train", "--resume", str(run_dir), "--quiet"], run_dir).exit_code == 0:
+                self._check_finite_report(what, run_dir / "report.json")
+        shutil.rmtree(run_dir)
+
+    def _tamper_field(self, arrays, metadata):
+        key = self.rng.choice(["epoch", "batch", "bad_epochs", "best_epoch", "elapsed", "best_value", "sums"])
+        value = self.rng.choice(HOSTILE_NUMBERS)
+        if key == "sums":
+            metadata["sums"][self.rng.choice(["data", "penalty", "rows"])] = value
+        else:
+            metadata[key] = value
+
+    def _tamper_array(self, arrays, metadata):
+        key = self.rng.choice(sorted(arrays))
+        array = arrays[key]
+        roll = self.rng.random()
+        if roll < 0.25 and array.size:
+            array = array.astype(array.dtype if array.dtype.kind in "fc" else np.float64, copy=True)
+            array.flat[self.rng.randrange(array.size)] = self.rng.choice([np.nan, np.inf, -np.inf])
+        elif roll < 0.5:
+            array = array.astype(self.rng.choice([np.complex64, np.int64, np.float16, np.float64]))
+        elif roll < 0.75:
+            array = np.zeros(tuple(d + self.rng.choice([-1, 1]) for d in array.shape) or (2,), array.dtype)
+        else:
+            array = np.full_like(array, self.rng.choice([1e38, -3e38, 1e-45]))
+        arrays[key] = array
+
+    def _check_finite_report(self, what, path):
+        def refuse(constant):
+            raise ValueError(constant)
+
+        try:
+            json.loads(path.read_text(), parse_constant=refuse)
+        except (OSError, ValueError) as exc:
+            self.violations.append(f"{what}: report.json is not finite, valid JSON ({exc})")
+
+    def overflow(self):
+        """Finite numbers too large for float32 (or for any float once standardized) in the data:
+        training, prediction and evaluation must refuse them or produce only finite results."""
+        lines = list(self.iris_csv)
+        for _ in range(self.rng.randint(1, 3)):
+            index = self.rng.randrange(1, len(lines))
+            cells = lines[index].split(",")
+            cells[self.rng.randrange(len(cells) - 1)] = self.rng.choice(HUGE_CELLS)
+            lines[index] = ",".join(cells)
+        path = self.work / "huge.csv"
+        path.write_text("\n".join(lines) + "\n")
+        what = f"overflow {[line for line in lines if 'e' in line.lower()][:3]}"
+        roll = self.rng.random()
+        if roll < 0.4:
+            out = self.work / f"run{self.runs}"
+            dtype = self.rng.choice(["float32", "float64"])
+            args = [
+                "train",
+                str(IRIS_CONFIG),
+                "--out",
+                str(out),
+                "--quiet",
+                "--set",
+                "training.epochs=2",
+                "--set",
+                f"data.path={path}",
+                "--set",
+                "data.name=null",
+                "--set",
+                "data.target=species",
+                "--set",
+                f"training.dtype={dtype}",
+            ]
+            if self.invoke(f"{what} {dtype}", args, out).exit_code == 0:
+                self._check_finite_report(what, out / "report.json")
+            shutil.rmtree(out, ignore_errors=True)
+        elif roll < 0.7:
+            result = self.invoke(what, ["predict", str(self.base), str(path)])
+            if result.exit_code == 0 and any(word in result.stdout for word in ("nan", "inf")):
+                self.violations.append(f"{what}: predictions with NaN or infinity, exit 0")
+        else:
+            out = self.work / "ev"
+            if self.invoke(what, ["evaluate", str(self.base), "--data", str(path), "--out", str(out)]).exit_code == 0:
+                self._check_finite_report(what, out / "report.json")
+
     def _copy_run(self):
         run_dir = self.work / f"copy{self.runs}"
         shutil.copytree(self.base, run_dir)
@@ -341,7 +512,7 @@ class Fuzzer:
             items[index] = self.rng.choice(alphabet)
 
 
-TARGETS = ("config", "yaml", "csv", "npz", "bytes", "metadata", "runfiles")
+TARGETS = ("config", "yaml", "csv", "npz", "bytes", "metadata", "runfiles", "traps", "tampered", "overflow")
 
 
 def main():

@@ -10,6 +10,7 @@ holds an exclusive lock on ``.lock`` (``flock``, released by the kernel when the
 import fcntl
 import itertools
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -17,7 +18,7 @@ from pathlib import Path
 from ..config import dump
 from ..errors import ArgumentError, CheckpointError, MlpError
 from ..io.archive import load_checked, require
-from ..io.files import open_regular, remove_temporaries, write_text_atomic
+from ..io.files import open_regular, refuse_special, remove_temporaries, write_text_atomic
 from .trainer import Callback
 
 RUN_FILES = (
@@ -98,7 +99,8 @@ def resume_state(run_dir, config_given=False):
     run_dir = Path(run_dir)
     last, has_config = run_dir / "last.npz", (run_dir / "config.yaml").is_file()
     meta = None
-    if last.exists():
+    if os.path.lexists(last):
+        refuse_special(last)  # a checkpoint that is a link or a pipe: refused before anything is printed
         _, meta = load_checked(last)
     elif not has_config:
         raise ArgumentError(
@@ -152,8 +154,9 @@ def is_record(line, epoch, metric_name):
 def read_history(run_dir):
     """The epoch records of ``run_dir/metrics.jsonl`` (none if it is missing)."""
     path = Path(run_dir) / "metrics.jsonl"
-    if not path.exists():
+    if not os.path.lexists(path):
         return []
+    refuse_special(path)
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
@@ -172,7 +175,8 @@ class MetricsLog(Callback):
 
     def on_train_begin(self, trainer):
         epochs = trainer.state.epoch
-        if self.path.exists():
+        if os.path.lexists(self.path):
+            refuse_special(self.path)  # a pipe would block the read, a link lead elsewhere
             keep = []
             for line in self.path.read_text(encoding="utf-8", errors="replace").splitlines()[:epochs]:
                 if not is_record(line, len(keep) + 1, trainer.metric_name):
