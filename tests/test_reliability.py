@@ -239,6 +239,11 @@ def test_finite_values_too_large_for_float32_are_named_where_they_enter(tmp_path
     result = run("predict", trained, rows)
     assert result.exit_code == 2
     assert f"error: {rows}: row 0, column {names[-1]!r}: 1e+308 is out of range for float32" in result.stderr
+    labelled = tmp_path / "labelled.csv"
+    labelled.write_text(",".join([*names, "digit"]) + "\n" + ",".join(["1"] * (len(names) - 1) + ["1e308", "3"]) + "\n")
+    result = run("evaluate", trained, "--data", labelled, "--out", tmp_path / "ev")
+    assert result.exit_code == 2
+    assert f"error: {labelled}: row 0, column {names[-1]!r}: 1e+308 is out of range for float32" in result.stderr
     data = tmp_path / "train.csv"
     data.write_text("a,b,y\n" + "".join(f"{i % 5},{1e39 if i == 7 else i % 3},{i % 2}\n" for i in range(40)))
     config = write_config(
