@@ -16,6 +16,7 @@ import numpy as np
 from .config import Config, ignored_keys, load_config
 from .data.datasets import BUILTIN, from_arrays, load_path
 from .data.splits import split_features, split_rows_of, split_targets
+from .data.table import Cells
 from .errors import ArgumentError, CheckpointError, DataError, MlpError, NonFiniteError, clipped
 from .io.files import regular_file
 from .model import Model, load_model, model_path
@@ -188,7 +189,7 @@ def _report(experiment, trainer, model, path, history, run_dir):
         "samples_per_second": seen / state.elapsed if state.elapsed else 0.0,
         "data_changed_on_resume": state.data_changed,
     }
-    report = build_report(model, path, outputs, y, splits.test_rows, "test", sizes, training)
+    report = build_report(model, path, outputs, y, splits.test_rows, "test", sizes, training, ids=splits.ids)
     if run_dir is not None:
         write_report(report, run_dir, model, history, outputs, y)
     return report
@@ -222,7 +223,8 @@ def evaluate(model, data: str | None = None, split: str = "test", out=None) -> d
             f"to evaluate on; pass data (a built-in data set's name or a file)"
         )
     if data is not None and data not in BUILTIN:
-        dataset = load_path(data, config.data.target, model.task)
+        target = config.data.target or (model.target_names or [None])[0]  # matched by name, like the features
+        dataset = load_path(data, target, model.task, config.data.id_column, config.data.drop_missing_target)
         _check_width(dataset, model, data)
         y = (
             dataset.y
@@ -230,7 +232,7 @@ def evaluate(model, data: str | None = None, split: str = "test", out=None) -> d
             else align_labels(dataset.y, dataset.class_names, model.class_names, data)
         )
         outputs = model.outputs(dataset.X, str(data))
-        rows, sizes, split = np.arange(len(y)), {"evaluated": len(y)}, Path(data).name
+        rows, sizes, split, ids = np.arange(len(y)), {"evaluated": len(y)}, Path(data).name, dataset.ids
     else:
         data_config = config.data if data is None else replace(config.data, name=data, path=None, test_path=None)
         dataset = load_dataset(data_config)
@@ -252,12 +254,14 @@ def evaluate(model, data: str | None = None, split: str = "test", out=None) -> d
         y = split_targets(dataset, split_of, split)
         rows = getattr(split_of, split)
         sizes = {"train": len(split_of.train), "validation": len(split_of.val), "test": len(split_of.test)}
-    report = build_report(model, path, outputs, y, rows, split, sizes)
+        own = split == "test" and split_of.own_test
+        ids = dataset.test_ids if own else (None if dataset.ids is None else dataset.ids[rows])
+    report = build_report(model, path, outputs, y, rows, split, sizes, ids=ids)
     if out is not None:
         write_report(report, out, model, (), outputs, y)
     return report
 
 
 def _check_width(dataset, model, data):
-    if dataset.n_features != model.transform.width:
+    if not isinstance(dataset.X, Cells) and dataset.n_features != len(model.transform.input_columns):
         raise DataError(f"{data}: {dataset.n_features} features, the model takes {model.transform.width}")

@@ -14,6 +14,7 @@ import signal
 import sys
 import threading
 import traceback
+import warnings
 from pathlib import Path
 
 import click
@@ -21,7 +22,9 @@ import numpy as np
 
 from . import __version__, api
 from .config import load_config
-from .data.datasets import BUILTIN, read_feature_rows
+from .data.datasets import BUILTIN, column_text, read_feature_rows
+from .data.encoding import DataWarning
+from .data.table import Cells
 from .errors import ArgumentError, Interrupted, MlpError, NonFiniteError
 from .io.files import available_memory, human_size, remove_stale_temporaries, write_text_atomic
 from .model import load_model, model_path
@@ -39,6 +42,11 @@ EXIT_INTERRUPTED = 130
 
 # click >= 8.2 signals "no arguments: show the help" as a usage error; earlier versions exit directly
 NO_ARGS_IS_HELP = getattr(click.exceptions, "NoArgsIsHelpError", ())
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    """A warning about the data is one line on stderr, like an error."""
+    click.echo(f"warning: {message}".replace("\n", " "), err=True)
 
 
 def _interrupt(signum, frame):
@@ -62,7 +70,10 @@ class Cli(click.Group):
         in_main_thread = threading.current_thread() is threading.main_thread()
         previous = signal.signal(signal.SIGTERM, _interrupt) if in_main_thread else None
         try:
-            return super().invoke(ctx)
+            with warnings.catch_warnings():
+                warnings.simplefilter("always", DataWarning)
+                warnings.showwarning = _show_warning
+                return super().invoke(ctx)
         except KeyboardInterrupt as exc:
             self._fail(ctx, f"interrupted ({exc.args[0] if exc.args else 'Ctrl-C'})", EXIT_INTERRUPTED)
         except click.UsageError as exc:
@@ -206,8 +217,14 @@ def predict(model, input_path, out):
     if out == "":
         raise MlpError("--out: the file name is empty; give a file to write, or leave --out out for standard output")
     trained = load_model(model_path(model))
-    outputs = trained.outputs(read_feature_rows(input_path, trained.transform), input_path)
+    rows = read_feature_rows(input_path, trained.transform)
+    outputs = trained.outputs(rows, input_path)
     predicted = trained.predict_from_outputs(outputs)
+    id_name = trained.config.data.id_column
+    if id_name is not None and isinstance(rows, Cells) and id_name in rows.names:
+        key, keys = id_name, column_text(rows, rows.names.index(id_name))  # the rows' own IDs first
+    else:
+        key, keys = "row", range(len(predicted))
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     if trained.task == "classification":
@@ -217,16 +234,16 @@ def predict(model, input_path, out):
         else:  # the hinges, or a regression loss on encoded classes: the network's scores
             values = outputs
             columns = [f"score_{name}" for name in trained.class_names]
-        writer.writerow(["row", "predicted", *columns])
-        for i, label in enumerate(predicted):
-            writer.writerow([i, trained.class_names[label], *(f"{v:.6g}" for v in values[i])])
+        writer.writerow([key, "predicted", *columns])
+        for i, (row_key, label) in enumerate(zip(keys, predicted)):
+            writer.writerow([row_key, trained.class_names[label], *(f"{v:.6g}" for v in values[i])])
     else:
         names = trained.target_names or []
         if len(names) != predicted.shape[1]:
             names = [f"target_{k}" for k in range(predicted.shape[1])]
-        writer.writerow(["row"] + [f"predicted_{name}" for name in names])
-        for i, values in enumerate(predicted):
-            writer.writerow([i] + [f"{v:.6g}" for v in values])
+        writer.writerow([key] + [f"predicted_{name}" for name in names])
+        for row_key, values in zip(keys, predicted):
+            writer.writerow([row_key] + [f"{v:.6g}" for v in values])
     if out is None:
         click.echo(buffer.getvalue(), nl=False)
     else:
@@ -244,7 +261,7 @@ def predict(model, input_path, out):
 def summary(config_path, overrides):
     """Print the network of CONFIG: layers, output shapes, parameter counts and the memory training needs."""
     config = load_config(config_path, overrides)
-    dataset, architecture = describe(config)
+    dataset, _, transform, architecture = describe(config)
     width = architecture.input_width
     lines = [
         f"{'#':>3}  {'layer':<24} {'output shape':<14} {'parameters':>12}",
@@ -258,7 +275,10 @@ def summary(config_path, overrides):
         f"(loss {config.loss.name}, {dataset.task}, dtype {config.training.dtype})",
         f"training needs about {human_size(training_bytes(architecture, config))} of memory besides the data"
         + ("" if available is None else f" ({human_size(available)} available)"),
+        "input columns:",
     ]
+    standardize = dataset.standardize_default if config.data.standardize is None else config.data.standardize
+    lines += [f"  {name:<24} {done}" for name, done in transform.describe(standardize)]
     click.echo("\n".join(lines))
 
 

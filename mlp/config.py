@@ -68,6 +68,15 @@ def _key(item):
 
 
 @dataclass
+class ImputeConfig:
+    numeric: str = setting("name", "median", choices=("median", "mean", "constant"), doc="constant: 0")
+    categorical: str = setting(
+        "name", "most_frequent", choices=("most_frequent", "constant"), doc="constant: its own category __missing__"
+    )
+    indicator: bool = setting("bool", False, doc="a 0/1 column per feature with missing training cells")
+
+
+@dataclass
 class DataConfig:
     name: str | None = setting("name", nullable=True, choices=tuple(BUILTIN), doc="built-in data set")
     path: Any = setting("path", nullable=True, doc="CSV, NPZ, or [images, labels] IDX pair")
@@ -81,6 +90,14 @@ class DataConfig:
     corrupt_targets: float = setting(
         "float", 0.0, low=0, high=1, high_open=True, doc="regression: share of non-test targets shifted by ±10 std"
     )
+    features: list | None = setting("names", nullable=True, doc="columns to use (default: all but target, id, ignore)")
+    ignore: list = setting("names", [], doc="columns never used")
+    id_column: str | None = setting("str", nullable=True, doc="never a feature; carried to predictions and reports")
+    categorical: Any = setting("names_or_auto", "auto", doc="auto: columns whose non-missing cells are text")
+    missing: str = setting("name", "error", choices=("error", "impute"))
+    impute: ImputeConfig = section(ImputeConfig)
+    max_categories: int = setting("int", 50, low=1, doc="a categorical column with more levels is an error")
+    drop_missing_target: bool = setting("bool", False, doc="drop rows whose target is missing (else an error)")
 
 
 @dataclass

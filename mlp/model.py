@@ -14,7 +14,7 @@ import numpy as np
 
 from .config import Config, resolve
 from .data.transform import FeatureTransform, Standardizer
-from .errors import CheckpointError, ConfigError, DataError, MlpError, shown
+from .errors import CheckpointError, ConfigError, DataError, MlpError, clipped, shown
 from .io.archive import load_checked, require, save_atomic
 from .nn.layers import sigmoid
 from .nn.network import Architecture, Sequential
@@ -120,6 +120,7 @@ class Model:
             "class_names": self.class_names,
             "feature_names": transform["feature_names"],
             "standardizer": transform["standardizer"],
+            "encoding": transform["encoding"],
             "target_scaler": None if self.target_scaler is None else self.target_scaler.to_json(),
             "target_names": self.target_names,
             # rows given as arrays leave the config without a data source; a model file whose config
@@ -178,7 +179,10 @@ def load_model(path) -> Model:
     except ConfigError as exc:
         raise CheckpointError(f"{path}: its stored config is invalid ({exc})") from None
     _check_data_contract(metadata, path)
-    transform = FeatureTransform.from_metadata({**metadata, "feature_scale": stored.pop("feature_scale")})
+    try:
+        transform = FeatureTransform.from_metadata({**metadata, "feature_scale": stored.pop("feature_scale")})
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"{path}: its feature transform is unreadable ({clipped(repr(exc))})") from None
     for key, array in arrays.items():
         if array.dtype.kind != "f" or not np.all(np.isfinite(array)):
             raise CheckpointError(f"{path}: array {key!r} is not a finite float array ({array.dtype})")
@@ -212,7 +216,12 @@ def _check_data_contract(metadata, path):
         raise CheckpointError(f"{path}: class names {shown(class_names)} do not fit {n_outputs} outputs")
     if len(metadata["feature_names"]) != width:
         raise CheckpointError(f"{path}: {len(metadata['feature_names'])} feature names for {width} inputs")
-    for key, size in (("standardizer", width), ("target_scaler", n_outputs)):
+    encoding = metadata.get("encoding")
+    if encoding is not None:
+        require(metadata, {"encoding": ("dict",)}, path)
+        require(encoding, {"missing": ("str",), "columns": ("list[dict]",)}, path, "encoding")
+    numeric = width if encoding is None else sum(plan.get("kind") == "numeric" for plan in encoding["columns"])
+    for key, size in (("standardizer", numeric), ("target_scaler", n_outputs)):
         scaler = metadata[key]
         if scaler is not None:
             require(scaler, {"mean": ("list[number]",), "std": ("list[number]",)}, path, key)

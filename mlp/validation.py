@@ -79,7 +79,8 @@ class Setting:
 
     ``kind``: ``"int"``, ``"float"``, ``"bool"``, ``"str"``, ``"name"`` (one of ``choices``),
     ``"path"`` (a string, or a list of two for an IDX pair), ``"widths"`` (a list of integers
-    >= 1), ``"pair"`` (two numbers in [0, 1)). A number written ``1e-3`` (a string to YAML 1.1)
+    >= 1), ``"pair"`` (two numbers in [0, 1)), ``"names"`` (a list of column names),
+    ``"names_or_auto"`` (``auto`` or a list of column names). A number written ``1e-3`` (a string to YAML 1.1)
     is read as a number. ``arg`` is the keyword the component's constructor
     takes (default: the key itself).
     """
@@ -136,6 +137,16 @@ class Setting:
             for index, width in enumerate(value):
                 if isinstance(width, bool) or not isinstance(width, int) or width < 1:
                     raise ConfigError(f"{path}[{index}]: must be an integer >= 1, got {shown(width)}")
+            return list(value)
+        if kind in ("names", "names_or_auto"):
+            if kind == "names_or_auto" and value == "auto":
+                return value
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                expected = "auto or a list of column names" if kind == "names_or_auto" else "a list of column names"
+                raise ConfigError(f"{path}: must be {expected}, got {shown(value)}")
+            duplicated = sorted({v for v in value if value.count(v) > 1})
+            if duplicated:
+                raise ConfigError(f"{path}: names column {duplicated[0]!r} twice")
             return list(value)
         if kind == "pair":
             if not isinstance(value, list) or len(value) != 2:

@@ -148,7 +148,7 @@ class Fuzzer:
         self.rows_csv = self.work / "rows.csv"
         self.rows_csv.write_text(self.iris_csv[0].rsplit(",", 1)[0] + "\n5.1,3.5,1.4,0.2\n")
         iris = load_builtin("iris")
-        self.iris_arrays = {"X": iris.X, "y": iris.y}
+        self.iris_arrays = {"X": np.asarray(iris.X), "y": iris.y}
         self.base = self.work / "base"
         self.invoke(
             "setup",

@@ -7,16 +7,18 @@ regression — and, when the data set has one, its own test set. Every problem w
 :class:`~mlp.errors.DataError` naming the file and, where it applies, the column and the line.
 """
 
-import csv
 import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from ..errors import DataError, shown
-from ..io.files import gunzip, read_npz, regular_file
+from ..io.files import read_bytes, read_npz
+from .encoding import cell_text
+from .table import MISSING_MARKERS, read_csv_columns
 
 TASKS = ("classification", "regression")
 
@@ -25,22 +27,27 @@ TASKS = ("classification", "regression")
 class Dataset:
     """Features, targets and what is known about them.
 
-    ``X`` : (N, d) numeric; ``y`` : (N,) int labels or (N, k) float targets; ``X_test``/``y_test``
-    likewise or ``None``; ``class_names`` : one name per label (classification only).
+    ``X`` : (N, d) numbers, or a CSV table's :class:`~mlp.data.table.Cells` (numbers, text and
+    missing cells, by column name); ``y`` : (N,) int labels or (N, k) float targets;
+    ``X_test``/``y_test`` likewise or ``None``; ``class_names`` : one name per label
+    (classification only); ``ids`` (and ``test_ids``) : the rows' IDs from ``data.id_column``.
     """
 
     name: str
-    X: np.ndarray
+    X: Any
     y: np.ndarray
     task: str
     feature_names: list
     class_names: list | None = None
-    X_test: np.ndarray | None = None
+    X_test: Any = None
     y_test: np.ndarray | None = None
     feature_scale: float = 1.0
     standardize_default: bool = True
     target_names: list = field(default_factory=lambda: ["target"])
     source: str = ""  # where the rows come from, for messages (a file; the name when empty)
+    ids: np.ndarray | None = None
+    id_name: str | None = None
+    test_ids: np.ndarray | None = None
 
     @property
     def where(self):
@@ -74,6 +81,8 @@ BUILTIN = {
     "wine": {"file": "wine.csv", "target": "cultivar", "task": "classification"},
     "breast_cancer": {"file": "breast_cancer.csv", "target": "diagnosis", "task": "classification"},
     "diabetes": {"file": "diabetes.csv", "target": "progression", "task": "regression"},
+    "penguins": {"file": "penguins.csv", "target": "species", "task": "classification"},
+    "cars": {"file": "cars.csv", "target": "Miles_per_Gallon", "task": "regression"},
 }
 
 
@@ -95,8 +104,9 @@ def builtin_files(name):
     return [root / "tabular" / spec["file"]]
 
 
-def load_builtin(name):
-    """Load a built-in data set by name (``DataError`` lists the valid names)."""
+def load_builtin(name, id_column=None, drop_missing_target=False):
+    """Load a built-in data set by name (``DataError`` lists the valid names); a table's
+    ``id_column`` and missing targets are handled as for a file (:func:`load_csv`)."""
     files = builtin_files(name)
     spec = BUILTIN[name]
     if spec.get("kind") == "idx":
@@ -106,7 +116,9 @@ def load_builtin(name):
         if len(test.class_names) > len(train.class_names):
             train.class_names = test.class_names
         return train
-    dataset = load_csv(files[0], target=spec["target"], task=spec["task"])
+    dataset = load_csv(
+        files[0], spec["target"], spec["task"], id_column=id_column, drop_missing_target=drop_missing_target
+    )
     dataset.name = name
     return dataset
 
@@ -133,13 +145,6 @@ def fingerprint(dataset_or_paths):
 # Raw bytes
 
 
-def read_bytes(path):
-    """File contents, gunzipped when the file starts with the gzip magic bytes."""
-    path = regular_file(path, DataError, "data file")
-    raw = path.read_bytes()
-    return gunzip(raw, path, DataError) if raw[:2] == b"\x1f\x8b" else raw
-
-
 # --------------------------------------------------------------------------------------------
 # IDX
 
@@ -148,7 +153,7 @@ IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x
 
 def read_idx(path):
     """An IDX array: header (0, 0, type byte, ndim), ndim big-endian int32 sizes, then the data."""
-    raw = read_bytes(path)
+    raw = read_bytes(path, DataError, "data file")
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in IDX_TYPES or raw[3] == 0:
         magic = raw[:4].hex() if len(raw) >= 4 else raw.hex()
         raise DataError(f"{path}: not an IDX file (magic number 0x{magic} is not 0x0000TTNN with a known type)")
@@ -205,88 +210,69 @@ def _number(text):
         return None
 
 
-def _csv_records(path, text):
-    """The rows of the CSV ``text`` of ``path``, one list of strings at a time. A field the csv
-    module refuses (e.g. longer than its 131,072-character limit) is a ``DataError`` naming the line.
+def read_table(path):
+    """Every column of a CSV file as :class:`~mlp.data.table.Cells` (numbers, text and missing cells)."""
+
+    def choose(header):
+        if not header:
+            raise DataError(f"{path}: empty file")
+        return list(range(len(header))), header, None
+
+    return read_csv_columns(path, choose)[0]
+
+
+def column_text(cells, column):
+    """A column's cells as text (``""`` where missing): ID values, for predictions and reports."""
+    return np.array([cell_text(cells, column, row) or "" for row in range(len(cells))], dtype=object)
+
+
+def load_csv(path, target=None, task=None, name=None, id_column=None, drop_missing_target=False):
+    """A CSV file with a header row; ``target`` names the target column (default: the last).
+
+    Feature cells stay as they are (:class:`~mlp.data.table.Cells`: numbers, text, missing); the
+    feature transform decides what each column becomes. ``id_column`` is taken out of the features
+    and kept as the rows' IDs. A missing target is an error naming its line, unless
+    ``drop_missing_target`` drops those rows.
     """
-    reader = csv.reader(_lines(text))
-    try:
-        yield from reader
-    except csv.Error as exc:
-        raise DataError(f"{path}, line {reader.line_num}: not readable as CSV ({exc})") from None
-
-
-def _lines(text):
-    """The lines of ``text``, each with its ``\\n`` (as iterating a ``StringIO`` gives them), without
-    the copy of the whole text a ``StringIO`` makes."""
-    start = 0
-    while start < len(text):
-        end = text.find("\n", start) + 1 or len(text)
-        yield text[start:end]
-        start = end
-
-
-def read_csv_columns(path, choose):
-    """A CSV file with a header row, read row by row into arrays: ``(X, kept)``.
-
-    ``choose(header)`` (the header's cells, stripped) returns ``(columns, names, keep)``: the indices
-    of the columns parsed as numbers into ``X`` (N, len(columns)) float64 — by ``float()``'s rules;
-    ``names`` name them in messages — and the index of a column whose stripped cells come back as the
-    list ``kept`` (or None). No list of every row is built. Blank rows at the end are ignored;
-    anywhere else they are an error naming their line, as is a row of the wrong length.
-    """
-    # UTF-8 with or without a byte-order mark; bytes that are not UTF-8 become U+FFFD (and then fail
-    # as a number, naming the cell)
-    text = read_bytes(path).decode("utf-8-sig", errors="replace")
-    records = _csv_records(path, text)
-    header = [cell.strip() for cell in next(records, [])]
-    columns, names, keep = choose(header)
-    X = np.empty((text.count("\n") + 1, len(columns)))  # rows at most; rows never filled cost no memory
-    n, kept, blank = 0, [], []
-    for row in records:
-        if not any(cell.strip() for cell in row):
-            blank.append(row)  # dropped if only blank rows follow
-            continue
-        for pending in [*blank, row]:
-            line = n + 2
-            if len(pending) != len(header):
-                raise DataError(f"{path}, line {line}: {len(pending)} fields, but the header has {len(header)}")
-            cells = [pending[j] for j in columns]
-            try:
-                X[n] = cells
-            except ValueError:
-                bad = next(k for k, cell in enumerate(cells) if _number(cell) is None)
-                raise DataError(
-                    f"{path}, line {line}, column {shown(names[bad])}: {shown(cells[bad])} is not a number"
-                ) from None
-            if keep is not None:
-                kept.append(pending[keep].strip())
-            n += 1
-        blank.clear()
-    return X[:n], kept
-
-
-def load_csv(path, target=None, task=None, name=None):
-    """A CSV file with a header row; ``target`` names the target column (default: the last)."""
     layout = {}
 
     def choose(header):
         if not header:
             raise DataError(f"{path}: needs a header row and at least one data row")
         column = header[-1] if target is None else target
-        if column not in header:
-            raise DataError(f"{path}: no column {shown(column)}; columns: {shown(header, items=30)[1:-1]}")
+        for key, wanted in (("", column), (" (data.id_column)", id_column)):
+            if wanted is not None and wanted not in header:
+                raise DataError(f"{path}: no column {shown(wanted)}{key}; columns: {shown(header, items=30)[1:-1]}")
+        if id_column == column:
+            raise DataError(f"{path}: data.id_column {shown(id_column)} is the target column")
         t = header.index(column)
         picked = [j for j in range(len(header)) if j != t]
-        layout.update(target=column, features=[header[j] for j in picked])
-        return picked, layout["features"], t
+        layout.update(target=column)
+        return picked, [header[j] for j in picked], t
 
-    X, raw_target = read_csv_columns(path, choose)
+    cells, raw_target = read_csv_columns(path, choose)
     if not raw_target:
         raise DataError(f"{path}: needs a header row and at least one data row")
-    target, features = layout["target"], layout["features"]
-    check_finite(X, str(path), "features", features, first_line=2)
-    y, class_names, inferred = parse_target(raw_target, path, target)
+    target = layout["target"]
+    missing = [row for row, value in enumerate(raw_target) if value in MISSING_MARKERS]
+    if missing and not drop_missing_target:
+        lines = ", ".join(str(row + 2) for row in missing[:5]) + (", …" if len(missing) > 5 else "")
+        raise DataError(
+            f"{path}: column {target!r} (the target) is missing on {len(missing)} row(s), line(s) {lines}; "
+            f"fill them, or set data.drop_missing_target: true to train without those rows"
+        )
+    if missing:
+        kept = np.setdiff1d(np.arange(len(raw_target)), missing)
+        cells = cells.subset(kept)
+        raw_target = [raw_target[row] for row in kept]
+        if not raw_target:
+            raise DataError(f"{path}: every row's target is missing")
+    ids = None
+    if id_column is not None:
+        column = cells.names.index(id_column)
+        ids = column_text(cells, column)
+        cells = cells.without_column(column)
+    y, class_names, inferred = parse_target(raw_target, path, target, cells.lines)
     task = infer_task(task, inferred, f"{path}: ")
     if task == "regression" and class_names is not None:
         if inferred == "strings":
@@ -297,38 +283,41 @@ def load_csv(path, target=None, task=None, name=None):
         values = y[:, 0]
         fractional = np.flatnonzero(values != np.round(values))
         if fractional.size:
-            line = int(fractional[0]) + 2
+            row = int(fractional[0])
             raise DataError(
-                f"{path}, line {line}, column {target!r}: {raw_target[line - 2]!r} is not a whole number, "
+                f"{path}, line {cells.lines[row]}, column {target!r}: {raw_target[row]!r} is not a whole number, "
                 f"so the column cannot hold class labels; use data.task: regression"
             )
         y, class_names = encode_labels(values.astype(np.int64))  # labels written 1.0, 2.0: classes 1, 2
     return Dataset(
         name or Path(path).name.split(".")[0],
-        X,
+        cells,
         y,
         task,
-        features,
+        list(cells.names),
         class_names,
         target_names=[target],
         source=str(path),
+        ids=ids,
+        id_name=id_column,
     )
 
 
-def parse_target(values, path, column):
+def parse_target(values, path, column, lines):
     """``(y, class_names, kind)``: kind is ``"integers"``, ``"strings"`` or ``"floats"``."""
     numbers = [_number(v) for v in values]
     if all(n is not None for n in numbers):
         array = np.array(numbers)
-        check_finite(array[:, None], str(path), "targets", [column], first_line=2)
+        bad = np.flatnonzero(~np.isfinite(array))
+        if bad.size:
+            raise DataError(
+                f"{path}, line {lines[bad[0]]}, column {column!r}: {values[bad[0]]!r} is not a finite number"
+            )
         if all(v.lstrip("+-").isdigit() for v in values):
             labels, names = encode_labels(array.astype(np.int64))
             return labels, names, "integers"
         return array[:, None], None, "floats"
     names = sorted(set(values))
-    if "" in names:
-        line = values.index("") + 2
-        raise DataError(f"{path}, line {line}, column {column!r}: empty target")
     index = {name: i for i, name in enumerate(names)}
     return np.array([index[v] for v in values], dtype=np.int64), names, "strings"
 
@@ -440,27 +429,24 @@ def check_finite(array, where, what, columns=None, first_line=None):
 
 
 def read_feature_rows(path, transform):
-    """Raw feature rows for ``transform`` (a model's) from a CSV, its columns picked by name, or from
-    an NPZ file's array ``X`` (columns by position)."""
+    """Raw rows for ``transform`` (a model's): a CSV file's cells, its columns found by name, or an NPZ
+    file's array ``X`` (columns by position)."""
     path = Path(path)
     if path.suffix.lower() == ".npz":
         X = read_npz(path, DataError, "input file").get("X")
         if X is None:
             raise DataError(f"{path}: no array 'X'")
-        if X.ndim != 2 or X.shape[1] != transform.width:
-            raise DataError(f"{path}: X must have shape (N, {transform.width}), got {X.shape}")
+        width = len(transform.input_columns)
+        if X.ndim != 2 or X.shape[1] != width or X.dtype.kind not in "fiub":
+            raise DataError(f"{path}: X must be numbers of shape (N, {width}), got {X.dtype} {X.shape}")
         check_finite(X.astype(np.float64), str(path), "features")
         return X
-
-    def choose(header):
-        return transform.columns_in(header, path), transform.feature_names, None
-
-    X, _ = read_csv_columns(path, choose)
-    check_finite(X, str(path), "features", transform.feature_names, first_line=2)
-    return X
+    cells = read_table(path)
+    transform.columns_in(cells.names, path)  # every column the model needs is there
+    return cells
 
 
-def load_path(path, target=None, task=None):
+def load_path(path, target=None, task=None, id_column=None, drop_missing_target=False):
     """Load a user file: ``.csv``/``.csv.gz``, ``.npz``, or a ``[images, labels]`` IDX pair."""
     if isinstance(path, (list, tuple)):
         if len(path) != 2:
@@ -473,5 +459,5 @@ def load_path(path, target=None, task=None):
     if suffixes.endswith(".npz"):
         return load_npz(path, task)
     if suffixes.endswith(".csv") or suffixes.endswith(".csv.gz"):
-        return load_csv(path, target, task)
+        return load_csv(path, target, task, id_column=id_column, drop_missing_target=drop_missing_target)
     raise DataError(f"{path}: unknown data file type; use .csv, .csv.gz, .npz or an [images, labels] IDX pair")

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import DataError
+from .encoding import Encoding
+from .table import Cells
 from .transform import FeatureTransform, Standardizer
 
 
@@ -54,6 +56,7 @@ class Splits:
     transform: FeatureTransform
     target_scaler: Standardizer | None = None
     target_names: list | None = None
+    ids: np.ndarray | None = None  # the test rows' IDs (data.id_column)
 
     @property
     def test_rows(self):
@@ -124,29 +127,39 @@ def split_targets(dataset, rows, split):
     return rows.y[getattr(rows, split)]
 
 
-def prepare(
-    dataset,
-    rng,
-    validation_split=0.1,
-    test_split=0.2,
-    standardize=None,
-    dtype=np.float32,
-    standardize_target=True,
-    corrupt_fraction=0.0,
-    n_outputs=None,
-):
-    """Split ``dataset``, fit its feature transform on the training rows, apply it: :class:`Splits`.
+def fit_encoding(dataset, rows, options):
+    """The feature transform of ``dataset`` with what is done to each column fitted on the training
+    rows (a CSV table's columns: :mod:`mlp.data.encoding`); its standardization is fitted by
+    :func:`prepare`. ``options`` is the config's ``data`` section."""
+    if isinstance(dataset.X, Cells):
+        encoding = Encoding.fit(dataset.X, rows.train, options)
+        return FeatureTransform(encoding.output_names(), dataset.feature_scale, None, encoding)
+    table_only = {
+        "data.features": options.features is not None,
+        "data.ignore": bool(options.ignore),
+        "data.categorical": isinstance(options.categorical, list) and bool(options.categorical),
+        "data.missing": options.missing != "error",
+        "data.id_column": options.id_column is not None,
+    }
+    for key, set_away in table_only.items():
+        if set_away:
+            raise DataError(f"{key} applies to CSV tables (columns by name); {dataset.where} holds arrays")
+    return FeatureTransform(list(dataset.feature_names), dataset.feature_scale)
 
-    ``rng`` is the run's split generator; ``standardize=None`` takes the data set's default (true
-    for tabular data, false for images).
+
+def prepare(dataset, rows, transform, standardize=None, dtype=np.float32, standardize_target=True, n_outputs=None):
+    """The arrays of the splits ``rows`` of ``dataset`` through ``transform``, its standardization
+    fitted on the training rows: :class:`Splits`.
+
+    ``standardize=None`` takes the data set's default (true for tabular data, false for images).
     """
-    rows = split_rows_of(dataset, rng, validation_split, test_split, corrupt_fraction)
-    transform = FeatureTransform(list(dataset.feature_names), dataset.feature_scale)
-    features = transform.convert(dataset.X, dtype, np.concatenate([rows.train, rows.val]))
+    trainval = np.concatenate([rows.train, rows.val])
+    numbers, picked = transform.numbers(dataset.X, trainval)
+    features = transform.convert(numbers, dtype, picked)
     X_train, X_val = features[: len(rows.train)], features[len(rows.train) :]
-    test_source = dataset.X_test if rows.own_test else dataset.X
-    X_test = transform.convert(test_source, dtype, rows.test)
-    blocks = ((features, dataset.X, np.concatenate([rows.train, rows.val])), (X_test, test_source, rows.test))
+    test_numbers, test_picked = transform.numbers(dataset.X_test if rows.own_test else dataset.X, rows.test)
+    X_test = transform.convert(test_numbers, dtype, test_picked)
+    blocks = ((features, numbers, picked), (X_test, test_numbers, test_picked))
     for block, source, block_rows in blocks:  # a cell too large for the dtype, before it skews the statistics
         transform.check_finite(block, source, block_rows, dataset.where)
     transform.fit(X_train, dataset.standardize_default if standardize is None else standardize)

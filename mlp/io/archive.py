@@ -85,6 +85,7 @@ _KINDS: dict[str, Callable[[object], bool]] = {
     "list[int]": lambda v: isinstance(v, list) and all(_KINDS["int"](x) for x in v),
     "list[number]": lambda v: isinstance(v, list) and all(_is_number(x) for x in v),
     "list[str]": lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
+    "list[dict]": lambda v: isinstance(v, list) and all(isinstance(x, dict) for x in v),
 }
 
 

@@ -169,6 +169,14 @@ def regular_file(path, error, what):
     return path
 
 
+def read_bytes(path, error, what):
+    """The contents of the regular file ``path``, gunzipped when they start with the gzip magic bytes;
+    ``error`` (an exception class) names the ``what`` when it is missing or not a regular file."""
+    path = regular_file(path, error, what)
+    raw = path.read_bytes()
+    return gunzip(raw, path, error) if raw[:2] == b"\x1f\x8b" else raw
+
+
 def read_npz(path, error, what, stored_only=False):
     """Every array of the ``.npz`` file ``path``, read with ``allow_pickle=False``.
 

@@ -26,6 +26,17 @@ def markdown(report):
     )
     sizes = report["data"]["sizes"]
     lines += ["", "| split | rows |", "| --- | --- |"] + [f"| {k} | {v} |" for k, v in sizes.items()]
+    columns = report["data"].get("columns") or []
+    if columns and len(columns) <= 60:  # a table, not 784 pixels
+        lines += ["", "| input column | what was done to it |", "| --- | --- |"]
+        lines += [f"| {c['column']} | {c['treatment']} |" for c in columns]
+    elif columns:
+        lines += [
+            "",
+            f"{len(columns)} input columns: {columns[0]['treatment']} (all alike)."
+            if len({c["treatment"] for c in columns}) == 1
+            else f"{len(columns)} input columns.",
+        ]
     training = report["training"]
     if training:
         lines += [
@@ -83,7 +94,8 @@ def markdown(report):
                 "| --- | --- | --- | --- |",
             ]
             for e in report["most_confident_errors"]:
-                lines.append(f"| {e['row']} | {e['true']} | {e['predicted']} | {e[key]:.4f} |")
+                row = f"{e['row']} (id {e['id']})" if "id" in e else e["row"]
+                lines.append(f"| {row} | {e['true']} | {e['predicted']} | {e[key]:.4f} |")
     else:
         lines += ["| metric | value |", "| --- | --- |"]
         for key in ("mse", "rmse", "mae", "median_absolute_error", "r2", "loss"):

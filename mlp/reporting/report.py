@@ -28,7 +28,7 @@ def file_sha256(path):
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def evaluate_model(model, outputs, y, rows):
+def evaluate_model(model, outputs, y, rows, ids=None):
     """Metrics from network ``outputs`` (N, K) and targets ``y`` (labels, or values in original units)."""
     loss_config = model.config.loss
     loss = get_loss(loss_config.name, **loss_config.arguments())
@@ -37,15 +37,16 @@ def evaluate_model(model, outputs, y, rows):
         metrics = classification_metrics(y, predicted, model.class_names)
         target = class_targets(y, loss_config.name, loss_config.target_encoding, outputs.shape[1], outputs.dtype)
         metrics = {"accuracy": metrics.pop("accuracy"), "loss": loss.forward(outputs, target), **metrics}
-        return metrics, confident_errors(model, outputs, y, predicted, rows)
+        return metrics, confident_errors(model, outputs, y, predicted, rows, ids)
     values = model.predict_from_outputs(outputs)
     metrics = regression_metrics(y, values)
     metrics["loss"] = loss.forward(values, np.asarray(y, dtype=np.float64))
     return metrics, []
 
 
-def confident_errors(model, outputs, y, predicted, rows):
-    """The misclassified rows the model was surest of (probability, or margin score for hinges)."""
+def confident_errors(model, outputs, y, predicted, rows, ids=None):
+    """The misclassified rows the model was surest of (probability, or margin score for hinges);
+    with ``ids`` (the ``data.id_column`` of the rows) each names its ID too."""
     probabilities = model.probabilities(outputs)
     scores = probabilities if probabilities is not None else outputs
     wrong = np.flatnonzero(predicted != y)
@@ -61,6 +62,7 @@ def confident_errors(model, outputs, y, predicted, rows):
         out.append(
             {
                 "row": int(rows[i]),
+                **({} if ids is None else {"id": str(ids[i])}),
                 "true": model.class_names[y[i]],
                 "predicted": model.class_names[predicted[i]],
                 key: float(value),
@@ -69,13 +71,14 @@ def confident_errors(model, outputs, y, predicted, rows):
     return out
 
 
-def build_report(model, model_path, outputs, y, rows, split, sizes, training=None):
+def build_report(model, model_path, outputs, y, rows, split, sizes, training=None, ids=None):
     """The report dictionary (what ``report.json`` holds) from the network's ``outputs``.
 
-    ``model_path`` is ``None`` for a model that was never saved (trained in memory).
+    ``model_path`` is ``None`` for a model that was never saved (trained in memory); ``ids`` are the
+    scored rows' IDs (``data.id_column``), if any.
     """
     scored = len(outputs) > 0
-    metrics, errors = evaluate_model(model, outputs, y, rows) if scored else (None, [])
+    metrics, errors = evaluate_model(model, outputs, y, rows, ids) if scored else (None, [])
     architecture = {**model.architecture.to_dict(), "feature_scale": model.transform.scale}
     return {
         "format_version": FORMAT_VERSION,
@@ -89,7 +92,11 @@ def build_report(model, model_path, outputs, y, rows, split, sizes, training=Non
             "architecture": architecture,
         },
         "config": model.config.to_dict(),
-        "data": {"sizes": sizes, "rows_evaluated": int(len(outputs))},
+        "data": {
+            "sizes": sizes,
+            "rows_evaluated": int(len(outputs)),
+            "columns": [{"column": name, "treatment": done} for name, done in model.transform.describe()],
+        },
         "metrics": metrics,
         "most_confident_errors": errors,
         "training": training,

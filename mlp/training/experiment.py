@@ -12,7 +12,8 @@ import numpy as np
 
 from ..config import Config
 from ..data.datasets import Dataset, builtin_files, fingerprint, load_builtin, load_path
-from ..data.splits import Splits, prepare
+from ..data.splits import Splits, fit_encoding, prepare, split_rows_of
+from ..data.table import Cells
 from ..errors import CheckpointError, ConfigError, DataError, shown
 from ..io.archive import load_state_dict
 from ..model import Model
@@ -44,21 +45,18 @@ def align_labels(labels, names, class_names, source):
 def load_dataset(data):
     """The rows a config's ``data`` section names: a built-in set, or a file (and a test file)."""
     if data.name is not None:
-        dataset = load_builtin(data.name)
-    else:
-        dataset = load_path(data.path, data.target, data.task)
-        if data.test_path is not None:
-            test = load_path(data.test_path, data.target, data.task)
-            if test.n_features != dataset.n_features:
-                raise ConfigError(
-                    f"data.test_path has {test.n_features} features but data.path has {dataset.n_features}"
-                )
-            y_test = (
-                test.y
-                if dataset.task == "regression"
-                else align_labels(test.y, test.class_names, dataset.class_names, "data.test_path")
-            )
-            dataset.X_test, dataset.y_test = test.X, y_test
+        return load_builtin(data.name, data.id_column, data.drop_missing_target)
+    dataset = load_path(data.path, data.target, data.task, data.id_column, data.drop_missing_target)
+    if data.test_path is not None:
+        test = load_path(data.test_path, data.target, data.task, data.id_column, data.drop_missing_target)
+        if not isinstance(test.X, Cells) and test.n_features != dataset.n_features:
+            raise ConfigError(f"data.test_path has {test.n_features} features but data.path has {dataset.n_features}")
+        y_test = (
+            test.y
+            if dataset.task == "regression"
+            else align_labels(test.y, test.class_names, dataset.class_names, "data.test_path")
+        )
+        dataset.X_test, dataset.y_test, dataset.test_ids = test.X, y_test, test.ids
     return dataset
 
 
@@ -76,8 +74,9 @@ def check_task(config, dataset):
         )
     if task == "classification" and loss in REGRESSION_LOSSES and config.loss.target_encoding is None:
         raise ConfigError(
-            f"{where} is a regression loss but the target holds class labels; set loss.target_encoding "
-            f"to one_hot or plus_minus_one to train it on encoded labels, or use a classification loss"
+            f"{where} is a regression loss but the target holds class labels (whole numbers or text are read as "
+            f"classes); if the target is a quantity, set data.task: regression; to train on class labels, set "
+            f"loss.target_encoding to one_hot or plus_minus_one, or use a classification loss"
         )
     if task == "classification" and n_classes < 2:
         source = config.data.path or config.data.name or "the data"
@@ -129,8 +128,11 @@ class Experiment:
         return self.loss.prepare_target(y, (len(y), n_outputs))
 
 
-def describe(config: Config, dataset: Dataset | None = None) -> tuple[Dataset, Architecture]:
-    """The data (loaded unless given) and the network a config describes; nothing else is allocated."""
+def describe(config: Config, dataset: Dataset | None = None, streams=None):
+    """What a config describes, nothing allocated for training: ``(dataset, rows, transform,
+    architecture)`` — the data (loaded unless given), its seeded split, the feature transform with
+    what is done to each column fitted on the training rows, and the network."""
+    streams = random_streams(config.seed) if streams is None else streams
     dataset = load_dataset(config.data) if dataset is None else dataset
     check_task(config, dataset)
     if dataset.n_features == 0:
@@ -138,13 +140,16 @@ def describe(config: Config, dataset: Dataset | None = None) -> tuple[Dataset, A
             f"{dataset.where}: the data has no feature columns, only the target "
             f"({', '.join(dataset.target_names or ['y'])}); a network needs at least one input"
         )
+    data = config.data
+    rows = split_rows_of(dataset, streams["split"], data.validation_split, data.test_split, data.corrupt_targets)
+    transform = fit_encoding(dataset, rows, data)
     if dataset.task == "classification":
         n_outputs = 1 if config.loss.name == "binary_cross_entropy" else len(dataset.class_names or ())
     else:
         n_outputs = dataset.y.shape[1]
     model = config.model
     architecture = Architecture(
-        int(dataset.n_features),
+        transform.width,
         list(model.hidden),
         n_outputs,
         model.activation,
@@ -153,7 +158,7 @@ def describe(config: Config, dataset: Dataset | None = None) -> tuple[Dataset, A
         model.init,
         config.training.dtype,
     )
-    return dataset, architecture
+    return dataset, rows, transform, architecture
 
 
 def data_fingerprints(config: Config, given: Dataset | None = None) -> dict:
@@ -181,21 +186,20 @@ def build_experiment(config: Config, dataset: Dataset | None = None) -> Experime
     """
     streams = random_streams(config.seed)
     given = dataset
-    dataset, architecture = describe(config, dataset)
+    dataset, rows, transform, architecture = describe(config, dataset, streams)
     check_fits(architecture, config)
     fingerprints = data_fingerprints(config, given)
     data = config.data
     splits = prepare(
         dataset,
-        streams["split"],
-        data.validation_split,
-        data.test_split,
+        rows,
+        transform,
         data.standardize,
         np.dtype(config.training.dtype),
         data.standardize_target,
-        data.corrupt_targets,
         architecture.n_outputs,
     )
+    splits.ids = dataset.test_ids if rows.own_test else (None if dataset.ids is None else dataset.ids[rows.test])
     del dataset
     network = architecture.build(streams["init"], streams["dropout"])
     if config.model.init_from is not None:

@@ -278,15 +278,18 @@ def test_training_on_a_data_file_of_each_kind(tmp_path, kind):
 
     iris = load_builtin("iris")
     if kind == "npz":
-        np.savez(tmp_path / "iris.npz", X=iris.X, y=iris.y)
+        np.savez(tmp_path / "iris.npz", X=np.asarray(iris.X), y=iris.y)
         path = str(tmp_path / "iris.npz")
     elif kind == "csv":
         lines = [",".join(iris.feature_names + ["species"])]
-        lines += [",".join([*map(repr, row), iris.class_names[label]]) for row, label in zip(iris.X.tolist(), iris.y)]
+        lines += [
+            ",".join([*map(repr, row), iris.class_names[label]])
+            for row, label in zip(np.asarray(iris.X).tolist(), iris.y)
+        ]
         (tmp_path / "iris.csv").write_text("\n".join(lines) + "\n")
         path = str(tmp_path / "iris.csv")
     else:
-        images = (iris.X / iris.X.max() * 255).astype(np.uint8).reshape(-1, 2, 2)
+        images = (np.asarray(iris.X) / np.asarray(iris.X).max() * 255).astype(np.uint8).reshape(-1, 2, 2)
         for name, array in (("images.idx", images), ("labels.idx", iris.y.astype(np.uint8))):
             header = bytes([0, 0, 0x08, array.ndim]) + b"".join(n.to_bytes(4, "big") for n in array.shape)
             (tmp_path / name).write_bytes(header + array.tobytes())
@@ -309,7 +312,7 @@ def test_a_test_file_is_the_held_out_data(tmp_path):
 
     iris = load_builtin("iris")
     for name, rows in (("train.npz", slice(0, None, 2)), ("test.npz", slice(1, None, 2))):
-        np.savez(tmp_path / name, X=iris.X[rows], y=iris.y[rows])
+        np.savez(tmp_path / name, X=np.asarray(iris.X)[rows], y=iris.y[rows])
     config = write_config(
         tmp_path / "c.yaml",
         f"data: {{path: {tmp_path / 'train.npz'}, test_path: {tmp_path / 'test.npz'}}}\ntraining: {{epochs: 2}}\n",

@@ -112,7 +112,7 @@ def test_regression_report_in_original_units(tmp_path):
     data = load_builtin("diabetes")
     rows = np.array(report_rows(out))
     truth = data.y[rows, 0]
-    X = data.X[rows]
+    X = np.asarray(data.X)[rows]
     np.savez(tmp_path / "test.npz", X=X)
     assert run("predict", out, tmp_path / "test.npz", "--out", tmp_path / "p.csv").exit_code == 0
     header, predictions = read_predictions(tmp_path / "p.csv")
