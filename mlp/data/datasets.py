@@ -369,6 +369,8 @@ def from_arrays(X, y, X_test=None, y_test=None, task=None, name="arrays", where=
     task = infer_task(task, "strings" if strings else "floats" if y.dtype.kind == "f" else "integers", where)
     if X_test is not None:
         X_test, y_test = _checked_pair(X_test, y_test, "X_test", "y_test", where)
+        if len(X_test) == 0:
+            raise DataError(f"{where}X_test has no rows; leave X_test and y_test out to hold out a test split instead")
         if X_test.shape[1] != X.shape[1]:
             raise DataError(f"{where}X_test has {X_test.shape[1]} columns but X has {X.shape[1]}")
     class_names = None
