@@ -369,8 +369,6 @@ def from_arrays(X, y, X_test=None, y_test=None, task=None, name="arrays", where=
     task = infer_task(task, "strings" if strings else "floats" if y.dtype.kind == "f" else "integers", where)
     if X_test is not None:
         X_test, y_test = _checked_pair(X_test, y_test, "X_test", "y_test", where)
-        if len(X_test) == 0:
-            raise DataError(f"{where}X_test has no rows; leave X_test and y_test out to hold out a test split instead")
         if X_test.shape[1] != X.shape[1]:
             raise DataError(f"{where}X_test has {X_test.shape[1]} columns but X has {X.shape[1]}")
     class_names = None
@@ -402,6 +400,9 @@ def _checked_pair(X, y, x_key, y_key, where):
         raise DataError(f"{where}{y_key} must have shape (N,) or (N, k), got {y.shape}")
     if X.shape[0] != y.shape[0]:
         raise DataError(f"{where}{x_key} has {X.shape[0]} rows but {y_key} has {y.shape[0]}")
+    if X.shape[0] == 0:
+        hint = "; leave X_test and y_test out to hold out a test split instead" if x_key == "X_test" else ""
+        raise DataError(f"{where}{x_key} has no rows{hint}")
     if X.dtype.kind not in "fiub" or y.dtype.kind not in "fiubUS":
         raise DataError(f"{where}{x_key} must be a numeric array and {y_key} numbers or strings")
     check_finite(X, f"{where}{x_key}", "features")
