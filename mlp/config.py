@@ -25,7 +25,7 @@ from typing import Any, ClassVar
 import yaml
 
 from .data.datasets import BUILTIN
-from .errors import ConfigError, shown
+from .errors import ArgumentError, ConfigError, shown
 from .io.files import regular_file
 from .nn.initializers import INITIALIZERS
 from .nn.layers import ACTIVATIONS
@@ -353,7 +353,7 @@ def apply_overrides(raw, overrides):
     raw = copy.deepcopy(raw)
     for item in overrides:
         if "=" not in item:
-            raise ConfigError(f"--set expects key.path=value, got {item!r}")
+            raise ArgumentError("{set} expects key.path=value, got {item}", item=repr(item))
         key, text = item.split("=", 1)
         parts = key.strip().split(".")
         node: Any = schema(Config)
@@ -363,9 +363,17 @@ def apply_overrides(raw, overrides):
                 options = list(node) if isinstance(node, dict) else []
                 hint = difflib.get_close_matches(part, options, n=1)
                 suggestion = f" (did you mean {'.'.join(parts[:depth] + hint)!r}?)" if hint else ""
-                raise ConfigError(f"--set {key}: no such config key {where!r}{suggestion}")
+                raise ArgumentError(
+                    "{set} {key}: no such config key {where}{suggestion}",
+                    key=key,
+                    where=repr(where),
+                    suggestion=suggestion,
+                )
             node = node[part]
-        value = parse_yaml(text, f"--set {key}")
+        try:
+            value = parse_yaml(text, "the value")
+        except ConfigError as exc:
+            raise ArgumentError("{set} {key}: {problem}", key=key, problem=str(exc)) from None
         target = raw
         for part in parts[:-1]:
             if not isinstance(target.get(part), dict):
@@ -407,9 +415,11 @@ def load_config(source, overrides=(), data_given=False) -> Config:
     raw = apply_overrides(read_config(source) if from_file else source, overrides)
     try:
         config = resolve(raw, Path(source).stem if from_file else None, data_given)
-    except ConfigError as exc:  # name the file (and whether --set values took part)
-        label = source if from_file else "config"
-        raise ConfigError(f"{label}{' with --set' if overrides else ''}: {exc}") from None
+    except ConfigError as exc:  # name the file (and whether overrides took part)
+        label = str(source) if from_file else "config"
+        if overrides:
+            raise ArgumentError("{label}{with_set}: {problem}", label=label, problem=str(exc)) from None
+        raise ConfigError(f"{label}: {exc}") from None
     for section_config, key in ((config.data, "path"), (config.data, "test_path"), (config.model, "init_from")):
         value = getattr(section_config, key)
         if isinstance(value, list):

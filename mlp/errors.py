@@ -60,11 +60,11 @@ class Interrupted(Exception):
     """Training stopped on request (SIGINT/SIGTERM) after its callbacks saved what they keep."""
 
 
-class ArgumentError(MlpError):
+class ArgumentError(ConfigError):
     """Arguments that do not fit the run, named as the front end that raised it spells them.
 
     ``template`` holds ``{overwrite}``, ``{out}``, ``{out_elsewhere}``, ``{resume}``,
-    ``{give_config}`` and ``{allow_changed_data}`` where an argument is named, and ``{name}`` for
+    ``{give_config}``, ``{allow_changed_data}``, ``{set}`` and ``{with_set}`` where an argument is named, and ``{name}`` for
     each value passed as ``name=value``; ``str()`` spells them as :func:`mlp.train` takes
     them (``overwrite=True``), :meth:`for_cli` as the ``mlp`` command does (``--overwrite``).
     """
@@ -76,6 +76,8 @@ class ArgumentError(MlpError):
         "resume": "resume",
         "give_config": "pass the run's config as config=",
         "allow_changed_data": "allow_changed_data=True",
+        "set": "overrides",
+        "with_set": " with overrides",
     }
     CLI = {
         "overwrite": "--overwrite",
@@ -84,6 +86,8 @@ class ArgumentError(MlpError):
         "resume": "--resume",
         "give_config": "give the run's config: mlp train --resume {run_dir} CONFIG",
         "allow_changed_data": "--allow-changed-data",
+        "set": "--set",
+        "with_set": " with --set",
     }
 
     def __init__(self, template, **values):

@@ -150,6 +150,10 @@ def test_api_errors_name_api_arguments(tmp_path):
     assert result.exit_code == 2 and "pass --overwrite to replace its run files, or --out elsewhere" in result.stderr
     with pytest.raises(ArgumentError, match="resume needs the run directory to continue as out"):
         mlp.train(IRIS, resume=True)
+    with pytest.raises(ArgumentError, match=r"^overrides training.epoch: no such config key 'training.epoch'"):
+        mlp.train(IRIS, overrides=["training.epoch=2"])
+    with pytest.raises(ArgumentError, match=r"^config with overrides: training.epochs: must be >= 1"):
+        mlp.train(IRIS, overrides=["training.epochs=0"])
 
 
 def write_config(path):

@@ -101,7 +101,7 @@ def test_a_mapping_with_overrides_and_relative_paths(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     config = load_config({"data": {"path": "rows.csv"}}, ["training.epochs=3"])
     assert config.data.path == str(tmp_path / "rows.csv") and config.training.epochs == 3
-    with pytest.raises(ConfigError, match="^config with --set: "):
+    with pytest.raises(ConfigError, match="^config with overrides: training.epochs: must be >= 1"):
         load_config({"data": {"path": "rows.csv"}}, ["training.epochs=0"])
 
 
