@@ -123,8 +123,8 @@ def train(
     run_callbacks = [metrics_log, checkpoints.Checkpointer(run_dir, config.training.checkpoint_seconds)]
     run_callbacks += [] if quiet else [ProgressPrinter(stream)]
     run_callbacks += [signals] if handle_signals else []
-    trainer = Trainer(experiment, [*user_callbacks, *run_callbacks])
     try:
+        trainer = Trainer(experiment, [*user_callbacks, *run_callbacks])
         if state == "checkpoint":
             checkpoints.restore(run_dir / "last.npz", trainer, allow_changed_data)
             runs.write_config(run_dir, config)
@@ -176,7 +176,7 @@ def _report(experiment, trainer, model, path, history, run_dir):
     splits, state = experiment.splits, trainer.state
     n_train, sizes = len(splits.X_train), splits.sizes()
     # The training rows are done with: free them before the report (and matplotlib) need memory.
-    splits.X_train = splits.X_val = None
+    splits.X_train = splits.X_val = trainer.batches = None
     experiment.targets.clear()
     outputs = model.network_outputs(splits.X_test, "the test rows")
     y = splits.y_test if model.task == "classification" else model.in_target_units(splits.y_test)

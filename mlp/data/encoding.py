@@ -225,7 +225,7 @@ class Encoding:
             and cells.names is not None
             and self.names == list(cells.names)
             and all(plan.kind == "numeric" and not plan.indicator for plan in self.columns)
-            and not np.isnan(cells.X).any()
+            and not any(np.isnan(cells.X[start : start + 8192]).any() for start in range(0, len(cells.X), 8192))
         )
 
     def to_json(self):

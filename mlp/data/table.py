@@ -148,8 +148,12 @@ def read_csv_columns(path, choose):
             n += 1
         blank.clear()
     X = X[:n]
-    infinite = np.isinf(X)  # "nan" and "NaN" parse as numbers too: they are missing cells, "inf" is an error
-    if infinite.any():
-        row, j = (int(v) for v in np.argwhere(infinite)[0])  # the first in the file, row by row
-        raise DataError(f"{path}, line {row + 2}, column {shown(names[j])}: {X[row, j]} is not a finite number")
+    # "nan" and "NaN" parse as numbers too: they are missing cells; "inf" is an error (a chunk at a time)
+    for start in range(0, len(X), 8192):
+        infinite = np.isinf(X[start : start + 8192])
+        if infinite.any():
+            row, j = (int(v) for v in np.argwhere(infinite)[0])  # the first in the file, row by row
+            raise DataError(
+                f"{path}, line {start + row + 2}, column {shown(names[j])}: {X[start + row, j]} is not a finite number"
+            )
     return Cells(X, list(names), text, str(path), np.arange(2, n + 2)), kept

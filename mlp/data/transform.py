@@ -157,10 +157,14 @@ class FeatureTransform:
     def check_finite(self, transformed, X, rows=None, source="the data"):
         """``DataError`` naming the first cell of ``X`` (numbers, finite) whose value became infinite on
         the way in: too large for the model's dtype (``1e308`` in float32) or after standardization."""
-        bad = ~np.isfinite(transformed)
-        if not bad.any():
+        for start in range(0, len(transformed), CHUNK_ROWS):  # a chunk's mask at a time: no full-size copy
+            bad = ~np.isfinite(transformed[start : start + CHUNK_ROWS])
+            if bad.any():
+                row, column = (int(v) for v in np.argwhere(bad)[0])
+                break
+        else:
             return
-        row, column = (int(v) for v in np.argwhere(bad)[0])
+        row += start
         source_row = row if rows is None else int(rows[row])
         raw = np.asarray(X)[source_row, column].item()
         raise DataError(
