@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from .config import Config, ignored_keys, load_config
-from .data.datasets import BUILTIN, from_arrays, load_path
+from .data.datasets import BUILTIN, Dataset, from_arrays, load_path
 from .data.splits import split_features, split_rows_of, split_targets
 from .data.table import Cells
 from .errors import ArgumentError, CheckpointError, DataError, MlpError, NonFiniteError, clipped
@@ -70,6 +70,7 @@ def train(
     overwrite: bool = False,
     handle_signals: bool = False,
     allow_changed_data: bool = False,
+    sample_weight=None,
     stream=None,
 ) -> Result:
     """Train the experiment ``config`` describes; return the model, its report and its history.
@@ -80,7 +81,8 @@ def train(
         with ``resume``, ``None`` takes the run's own ``config.yaml``.
     data : optional rows instead of the config's ``data.name``/``data.path``: ``(X, y)`` or
         ``(X, y, X_test, y_test)`` — ``X`` of shape (N, d), ``y`` of shape (N,) class labels (integers
-        or strings) or (N,)/(N, k) regression targets (floats; ``data.task`` decides otherwise).
+        or strings) or (N,)/(N, k) regression targets (floats; ``data.task`` decides otherwise) — or a
+        :class:`~mlp.data.datasets.Dataset`.
     out : ``None`` trains in memory and writes no file anywhere; a folder (or :data:`NEW_RUN`) is
         the run directory, written exactly as ``mlp train`` writes it (config, metrics, checkpoints,
         model, report), locked while training.
@@ -93,6 +95,8 @@ def train(
         :class:`~mlp.errors.Interrupted` after the checkpoint is saved.
     allow_changed_data : resume even though a file the run reads changed since its checkpoint (the
         files are fingerprinted; the change is recorded in the report).
+    sample_weight : optional weights (N,) of the rows, >= 0: the training loss of a batch is the
+        weighted mean J = Σ w_n L_n / Σ w_n (validation and test scores stay unweighted).
     stream : where progress and warnings go (default: standard error).
     """
     stream = stream or sys.stderr
@@ -107,7 +111,8 @@ def train(
     config = load_config(
         config.to_dict() if isinstance(config, Config) else config, overrides, data_given=data is not None
     )
-    experiment = build_experiment(config, None if data is None else from_arrays(*data))
+    rows = data if data is None or isinstance(data, Dataset) else from_arrays(*data)
+    experiment = build_experiment(config, rows, sample_weight)
     for note in ignored_keys(config):
         print(f"warning: {note}", file=stream)
     user_callbacks = list(callbacks)

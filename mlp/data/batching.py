@@ -79,6 +79,11 @@ class Minibatches:
                     )
                 yield from self._split(block_lo, block, labels)
 
+    def rows_of(self, order, index):
+        """The training rows of batch ``index`` of an epoch in ``order``."""
+        lo, hi = index * self.batch_size, min((index + 1) * self.batch_size, self.n)
+        return np.arange(lo, hi) if order is None else order[lo:hi]
+
     def _gather(self, order, block_lo, buffer):
         """Rows ``order[block_lo : block_lo + block_rows]`` of ``X`` into ``buffer``, and their labels."""
         rows = order[block_lo : block_lo + self.block_rows]

@@ -18,7 +18,7 @@ import numpy as np
 from ..errors import DataError, shown
 from ..io.files import read_bytes, read_npz
 from .encoding import cell_text
-from .table import MISSING_MARKERS, read_csv_columns
+from .table import MISSING_MARKERS, Cells, read_csv_columns
 
 TASKS = ("classification", "regression")
 
@@ -356,11 +356,15 @@ def load_npz(path, task=None, name=None):
     return dataset
 
 
-def from_arrays(X, y, X_test=None, y_test=None, task=None, name="arrays", where="", feature_names=None):
-    """A :class:`Dataset` from arrays: ``X`` (N, d) numeric; ``y`` (N,) class labels (integers or
-    strings) or (N,)/(N, k) float regression targets; optionally a test set ``X_test``, ``y_test``.
+def from_arrays(
+    X, y, X_test=None, y_test=None, task=None, name="arrays", where="", feature_names=None, class_names=None
+):
+    """A :class:`Dataset` from arrays: ``X`` (N, d) numeric, or a table's
+    :class:`~mlp.data.table.Cells`; ``y`` (N,) class labels (integers or strings) or (N,)/(N, k) float
+    regression targets; optionally a test set ``X_test``, ``y_test``.
 
-    ``where`` prefixes messages (a file name, or nothing for arrays passed in from Python).
+    ``class_names`` fixes the classes (``y`` then holds indices into it, and classes that no row has
+    keep their output). ``where`` prefixes messages (a file name, or nothing for arrays from Python).
     """
     if (X_test is None) != (y_test is None):
         raise DataError(f"{where}X_test and y_test must come together")
@@ -371,14 +375,19 @@ def from_arrays(X, y, X_test=None, y_test=None, task=None, name="arrays", where=
         X_test, y_test = _checked_pair(X_test, y_test, "X_test", "y_test", where)
         if X_test.shape[1] != X.shape[1]:
             raise DataError(f"{where}X_test has {X_test.shape[1]} columns but X has {X.shape[1]}")
-    class_names = None
     if task == "classification":
         labels = [y] if y_test is None else [y, y_test]
         for key, values in zip(("y", "y_test"), labels):
             if values.ndim != 1 or (values.dtype.kind == "f" and np.any(values != np.round(values))):
                 raise DataError(f"{where}{key} must hold integer class labels of shape (N,) for classification")
         pooled = np.concatenate(labels)
-        encoded, class_names = encode_labels(pooled if strings else pooled.astype(np.int64))
+        if class_names is None:
+            encoded, class_names = encode_labels(pooled if strings else pooled.astype(np.int64))
+        else:
+            encoded = pooled.astype(np.int64)
+            if encoded.min() < 0 or encoded.max() >= len(class_names):
+                raise DataError(f"{where}y must index the {len(class_names)} classes given")
+            class_names = list(class_names)
         y = encoded[: len(y)]
         y_test = None if y_test is None else encoded[len(y) :]
     else:
@@ -386,13 +395,25 @@ def from_arrays(X, y, X_test=None, y_test=None, task=None, name="arrays", where=
             raise DataError(f"{where}y holds text, so it cannot be a regression target")
         y = y.astype(np.float64).reshape(len(y), -1)
         y_test = None if y_test is None else y_test.astype(np.float64).reshape(len(y_test), -1)
-    names = list(feature_names) if feature_names is not None else [f"x{j}" for j in range(X.shape[1])]
+    if isinstance(X, Cells):
+        names = list(X.names)
+    else:
+        names = list(feature_names) if feature_names is not None else [f"x{j}" for j in range(X.shape[1])]
     width = 1 if task == "classification" else y.shape[1]
     targets = ["y"] if width == 1 else [f"y{j}" for j in range(width)]
     return Dataset(name, X, y, task, names, class_names, X_test, y_test, target_names=targets)
 
 
 def _checked_pair(X, y, x_key, y_key, where):
+    if isinstance(X, Cells):  # a table's cells: the feature transform judges them
+        y = np.asarray(y)
+        if len(X) != len(y):
+            raise DataError(f"{where}{x_key} has {len(X)} rows but {y_key} has {len(y)}")
+        if len(X) == 0:
+            raise DataError(f"{where}{x_key} has no rows")
+        if y.dtype.kind not in "US":
+            check_finite(y.reshape(len(y), -1).astype(np.float64), f"{where}{y_key}", "targets")
+        return X, y
     X, y = np.asarray(X), np.asarray(y)
     if X.ndim != 2:
         raise DataError(f"{where}{x_key} must have shape (N, d), got {X.shape}")

@@ -22,7 +22,9 @@ the margin. Huber is differentiable everywhere (its gradient is r inside, δ·si
 Shape: output ``(N, K)``; a regression target of shape ``(N,)`` is read as ``(N, 1)``.
 
 ``prepare_target`` checks and converts a target once; ``forward_prepared`` then skips the checks,
-which is how the trainer uses a loss after validating the whole data set at load time.
+which is how the trainer uses a loss after validating the whole data set at load time. With sample
+weights w the reduction is the weighted mean J = Σ_n w_n L_n / Σ_n w_n (``forward(..., weights)``,
+``forward_weighted``), built from each loss's ``per_sample`` losses and gradients.
 """
 
 from dataclasses import replace
@@ -67,6 +69,16 @@ def _ones(k, dtype):
     return _constant(("ones", k, dtype), lambda: np.ones(k, dtype=dtype))
 
 
+def check_weights(weights, n_rows):
+    """Sample weights as float64 ``(N,)``: finite, >= 0, not all zero; else ``ValueError``."""
+    weights = np.asarray(weights, dtype=np.float64)
+    if weights.shape != (n_rows,):
+        raise ValueError(f"sample weights must have shape ({n_rows},), got {weights.shape}")
+    if not np.all(np.isfinite(weights)) or np.any(weights < 0) or not weights.sum() > 0:
+        raise ValueError("sample weights must be finite, >= 0 and not all zero")
+    return weights
+
+
 def as_labels(target, output_shape, loss_name):
     """Integer class labels ``(N,)`` in ``[0, K)`` for an output ``(N, K)``, else ``ValueError``."""
     target = np.asarray(target)
@@ -102,10 +114,27 @@ class Loss:
     def __init__(self):
         self._grad = None
 
-    def forward(self, output, target):
-        """J = mean over the batch of the per-sample loss."""
+    def forward(self, output, target, weights=None):
+        """J = mean over the batch of the per-sample loss, or with ``weights`` (N,) the weighted mean
+        J = Σ_n w_n L_n / Σ_n w_n (weights >= 0, not all zero)."""
         output = _check_output(output)
-        return self.forward_prepared(output, self.prepare_target(target, output.shape))
+        target = self.prepare_target(target, output.shape)
+        if weights is None:
+            return self.forward_prepared(output, target)
+        return self.forward_weighted(output, target, check_weights(weights, output.shape[0]))
+
+    def forward_weighted(self, output, target, weights):
+        """J = Σ_n w_n L_n / Σ_n w_n for checked ``weights``; ``backward`` then gives
+        dJ/da_n = (w_n / Σ w) dL_n/da_n."""
+        losses, gradients = self.per_sample(output, target)
+        share = weights / weights.sum()
+        self._grad = lambda: gradients() * share.astype(output.dtype)[:, None]
+        return float(np.dot(losses, share))
+
+    def per_sample(self, output, target):
+        """``(L, dL)``: the per-sample losses ``(N,)`` (float64) and a function giving dL_n/d(output_n)
+        ``(N, K)``, without the 1/N of the mean."""
+        raise NotImplementedError
 
     def backward(self):
         """dJ/d(output) for the last ``forward``, shape and dtype of that output."""
@@ -141,6 +170,10 @@ class _RegressionLoss(Loss):
         n = output.shape[0]
         self._grad = lambda: self._residual_grad(r) * output.dtype.type(1 / n)
         return float(np.sum(self._elementwise(r), dtype=np.float64)) / n
+
+    def per_sample(self, output, target):
+        r = output - target.astype(output.dtype, copy=False)
+        return self._elementwise(r).sum(axis=1, dtype=np.float64), lambda: self._residual_grad(r)
 
 
 class SquaredError(_RegressionLoss):
@@ -239,6 +272,21 @@ class CrossEntropy(Loss):
         self._grad = grad
         return loss / n
 
+    def per_sample(self, output, target):
+        shifted = output - output.max(axis=1, keepdims=True)
+        exp = np.exp(shifted)
+        sum_exp = exp.sum(axis=1)
+        log_sum = np.log(sum_exp)
+        if target.ndim == 1:
+            rows = np.arange(len(output))
+            onehot = np.zeros_like(output)
+            onehot[rows, target] = 1
+            return (log_sum - shifted[rows, target]).astype(np.float64), lambda: exp / sum_exp[:, None] - onehot
+        rows_target = target.astype(output.dtype, copy=False)
+        mass = rows_target.sum(axis=1)
+        losses = mass * log_sum - (rows_target * shifted).sum(axis=1)
+        return losses.astype(np.float64), lambda: exp * (mass / sum_exp)[:, None] - rows_target
+
 
 class BinaryCrossEntropy(Loss):
     """Logistic loss on one logit z: L = max(z, 0) − b z + log(1 + e^{−|z|}); dL/dz = σ(z) − b."""
@@ -273,6 +321,11 @@ class BinaryCrossEntropy(Loss):
         self._grad = lambda: (sigmoid(z) - b) * z.dtype.type(1 / n)
         return float(np.sum(per_sample, dtype=np.float64)) / n
 
+    def per_sample(self, output, target):
+        b = target.astype(output.dtype, copy=False)
+        losses = np.maximum(output, 0) - b * output + np.log1p(np.exp(-np.abs(output)))
+        return losses[:, 0].astype(np.float64), lambda: sigmoid(output) - b
+
 
 class Hinge(Loss):
     """One-vs-all hinge (the seed's form): L = Σ_i max(0, δ − b_i a_i), b_i = ±1.
@@ -298,6 +351,13 @@ class Hinge(Loss):
         active = margins > 0
         self._grad = lambda: -signs * active * output.dtype.type(1 / n)
         return float(np.sum(margins[active], dtype=np.float64)) / n
+
+    def per_sample(self, output, target):
+        signs = np.full(output.shape, -1, dtype=output.dtype)
+        signs[np.arange(len(output)), target] = 1
+        margins = self.delta - signs * output
+        active = margins > 0
+        return np.where(active, margins, 0).sum(axis=1, dtype=np.float64), lambda: -signs * active
 
     def __repr__(self):
         return f"Hinge(delta={self.delta})"
@@ -334,6 +394,19 @@ class MulticlassHinge(Loss):
 
         self._grad = grad
         return float(np.sum(slack[active], dtype=np.float64)) / n
+
+    def per_sample(self, output, target):
+        rows = np.arange(len(output))
+        slack = output - output[rows, target][:, None] + self.margin
+        slack[rows, target] = 0
+        active = slack > 0
+
+        def gradients():
+            g = active.astype(output.dtype)
+            g[rows, target] = -active.sum(axis=1)
+            return g
+
+        return np.where(active, slack, 0).sum(axis=1, dtype=np.float64), gradients
 
     def __repr__(self):
         return f"MulticlassHinge(margin={self.margin})"

@@ -6,6 +6,7 @@ The rows come from the config's data set or file, or from the caller as a
 (masks).
 """
 
+import hashlib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -17,7 +18,7 @@ from ..data.table import Cells
 from ..errors import CheckpointError, ConfigError, DataError, shown
 from ..io.archive import load_state_dict
 from ..model import Model
-from ..nn.losses import CLASSIFICATION_LOSSES, REGRESSION_LOSSES, class_targets, get_loss
+from ..nn.losses import CLASSIFICATION_LOSSES, REGRESSION_LOSSES, check_weights, class_targets, get_loss
 from ..nn.network import Architecture, Sequential
 from ..nn.regularizers import get_regularizer
 from ..optim.optimizers import get_optimizer
@@ -103,6 +104,7 @@ class Experiment:
     streams: dict
     targets: dict = field(default_factory=dict)
     fingerprints: dict = field(default_factory=dict)
+    sample_weight: np.ndarray | None = None  # the training rows' weights (None: all alike)
 
     def model(self):
         """The network as a :class:`~mlp.model.Model` (it shares the network's arrays)."""
@@ -179,16 +181,23 @@ def data_fingerprints(config: Config, given: Dataset | None = None) -> dict:
     return prints
 
 
-def build_experiment(config: Config, dataset: Dataset | None = None) -> Experiment:
+def build_experiment(config: Config, dataset: Dataset | None = None, sample_weight=None) -> Experiment:
     """Load (unless given) and split the data, build the network, loss, regularizer, optimizer and schedule.
 
-    A network that would not fit in the memory available is refused before it is built.
+    ``sample_weight`` (N,) weights the training rows in the loss (J = Σ w L / Σ w per batch). A
+    network that would not fit in the memory available is refused before it is built.
     """
     streams = random_streams(config.seed)
     given = dataset
     dataset, rows, transform, architecture = describe(config, dataset, streams)
     check_fits(architecture, config)
     fingerprints = data_fingerprints(config, given)
+    if sample_weight is not None:
+        try:
+            sample_weight = check_weights(sample_weight, len(dataset.y))
+        except ValueError as exc:
+            raise DataError(f"sample_weight: {exc}") from None
+        fingerprints["sample_weight"] = hashlib.sha256(sample_weight.tobytes()).hexdigest()
     data = config.data
     splits = prepare(
         dataset,
@@ -225,6 +234,7 @@ def build_experiment(config: Config, dataset: Dataset | None = None) -> Experime
         schedule,
         streams,
         fingerprints=fingerprints,
+        sample_weight=None if sample_weight is None else sample_weight[rows.train],
     )
     for split in ("train", "val", "test"):
         experiment.targets[split] = experiment.loss_targets(getattr(splits, f"y_{split}"))

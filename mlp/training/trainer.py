@@ -140,6 +140,22 @@ class Trainer:
         """Stop at the next batch boundary: callbacks' ``on_interrupt`` runs, then :class:`Interrupted`."""
         self.interrupt_reason = reason
 
+    def set_rows(self, X, y, sample_weight=None):
+        """Train the next epochs on other rows ``X`` (raw: through the experiment's fitted feature
+        transform), targets ``y`` (class indices, or values in the target's units) and weights."""
+        experiment = self.experiment
+        splits, training = experiment.splits, experiment.config.training
+        inputs = splits.transform.apply(X, experiment.network.dtype)
+        y = np.asarray(y)
+        if splits.task == "regression":
+            y = y.astype(np.float64).reshape(len(y), -1)
+            y = y if splits.target_scaler is None else splits.target_scaler.apply(y)
+        self.batches = Minibatches(
+            inputs, experiment.loss_targets(y), training.batch_size, experiment.streams["shuffle"], training.shuffle
+        )
+        experiment.sample_weight = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+        self.state.batch, self.state.order = 0, None
+
     def elapsed(self):
         """Training seconds so far, the current epoch's included."""
         inside = self._epoch_started is not None and self.state.batch > 0
@@ -158,6 +174,8 @@ class Trainer:
         self._call("on_train_begin")
         while state.epoch < epochs and not state.finished:
             self.run_epoch()
+            if self.interrupt_reason and not state.finished:  # asked during the epoch's last batch
+                self._interrupt(f"stopped after epoch {state.epoch}")
         if state.best_state is not None:
             experiment.network.load_state_dict(state.best_state)
         self._call("on_train_end")
@@ -198,8 +216,13 @@ class Trainer:
         grads = network.flat_grads
         sums = state.sums
         on_batch_end = self._batch_callbacks
+        weights = experiment.sample_weight
         for index, xb, yb in self.batches.batches(state.order, state.batch):
-            data_loss = loss.forward_prepared(network.forward(xb, True), yb)
+            output = network.forward(xb, True)
+            if weights is None:
+                data_loss = loss.forward_prepared(output, yb)
+            else:  # J = Σ w L / Σ w over the batch's rows
+                data_loss = loss.forward_weighted(output, yb, weights[self.batches.rows_of(state.order, index)])
             network.backward(loss.backward(), input_grad=False)
             penalty = 0.0
             if penalize:
@@ -227,9 +250,12 @@ class Trainer:
             state.batch = index + 1
             for callback in on_batch_end:
                 callback.on_batch_end(self, index)
-            if self.interrupt_reason:
-                self._call("on_interrupt")
-                raise Interrupted(f"{self.interrupt_reason}: stopped at epoch {state.epoch + 1}, batch {index + 1}")
+            if self.interrupt_reason and state.batch < len(self.batches):  # after the last, the epoch ends first
+                self._interrupt(f"stopped at epoch {state.epoch + 1}, batch {index + 1}")
+
+    def _interrupt(self, where):
+        self._call("on_interrupt")
+        raise Interrupted(f"{self.interrupt_reason}: {where}")
 
     def _divergence_hint(self):
         """What to try: inputs far from unit scale diverge at any rate, so say so before the rate."""

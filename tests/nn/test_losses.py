@@ -143,3 +143,33 @@ def test_errors_name_the_problem():
         get_loss("multiclass_hinge").forward(np.zeros((2, 3)), np.array([0.5, 1.0]))
     with pytest.raises(ValueError, match="delta: must be > 0"):
         get_loss("huber", delta=0)
+
+
+@pytest.mark.parametrize("name", sorted(LOSSES))
+def test_weighted_losses_against_finite_differences(name, rng):
+    """J = Σ w_n L_n / Σ w_n: its value from the per-sample losses, its gradient by central
+    differences in float64 (tolerance 1e-6 relative), and weights of ones give the plain mean."""
+    loss = get_loss(name)
+    k = 1 if name == "binary_cross_entropy" else 3
+    output = rng.standard_normal((6, k))
+    if name in ("squared", "absolute", "huber"):
+        target = rng.standard_normal((6, k))
+    else:
+        target = rng.integers(0, 2 if k == 1 else k, 6)
+    weights = rng.uniform(0.1, 3, 6)
+    value = loss.forward(output, target, weights)
+    analytic = loss.backward()
+    per_row = np.array([loss.forward(output[i : i + 1], target[i : i + 1]) for i in range(6)])
+    assert value == pytest.approx(np.dot(weights, per_row) / weights.sum(), rel=1e-12)
+    numeric = np.zeros_like(output)
+    eps = 1e-6
+    for index in np.ndindex(output.shape):
+        shifted = output.copy()
+        shifted[index] += eps
+        plus = loss.forward(shifted, target, weights)
+        shifted[index] -= 2 * eps
+        numeric[index] = (plus - loss.forward(shifted, target, weights)) / (2 * eps)
+    assert relative_error(analytic, numeric) < 1e-6
+    assert loss.forward(output, target, np.ones(6)) == pytest.approx(loss.forward(output, target), rel=1e-12)
+    with pytest.raises(ValueError, match="sample weights must be finite, >= 0 and not all zero"):
+        loss.forward(output, target, np.zeros(6))

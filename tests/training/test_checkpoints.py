@@ -78,3 +78,20 @@ def test_a_checkpoint_that_does_not_fit_is_refused(tmp_path, edit, message):
     save_atomic(tmp_path / "last.npz", arrays, metadata)
     with pytest.raises(CheckpointError, match=message):
         checkpoints.restore(tmp_path / "last.npz", trainer_for(RAW))
+
+
+def test_an_interrupt_during_an_epochs_last_batch_stops_at_the_epochs_end(tmp_path):
+    """The checkpoint must be resumable: the epoch ends (record, checkpoint) before training stops."""
+    reference = trainer_for(RAW)
+    reference.run()
+    n_batches = -(-len(reference.experiment.splits.X_train) // 16)
+    stopped = trainer_for(RAW, InterruptAt(1, n_batches), checkpoints.Checkpointer(tmp_path))
+    with pytest.raises(Interrupted, match="stopped after epoch 2"):
+        stopped.run()
+    _, meta = load_checked(tmp_path / "last.npz")
+    assert (meta["epoch"], meta["batch"]) == (2, 0)
+    resumed = trainer_for(RAW)
+    checkpoints.restore(tmp_path / "last.npz", resumed)
+    resumed.run()
+    for key, value in reference.experiment.network.state_dict().items():
+        assert np.array_equal(resumed.experiment.network.state_dict()[key], value), key
