@@ -150,6 +150,8 @@ class _MLPEstimator(BaseEstimator):
         for key in ("activation", "dropout", "input_dropout"):
             put(("model",), key, getattr(self, key), key)
         put(("loss",), "name", self.loss or self._default_loss, "loss")
+        if self._task == "classification" and self.loss in ("squared", "absolute", "huber"):
+            raw["loss"]["target_encoding"] = "one_hot"  # a regression loss on one-hot rows of the classes
         put(("loss",), "delta", self.delta, "delta")
         put(("regularization",), "name", self.regularization, "regularization")
         put(("regularization",), "lambda", self.lam, "lam")

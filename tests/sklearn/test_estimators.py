@@ -174,3 +174,26 @@ def test_import_mlp_never_imports_scikit_learn():
         timeout=120,
     )
     assert done.returncode == 0 and done.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("loss", ["squared", "absolute", "huber", "cross_entropy", "hinge", "multiclass_hinge"])
+def test_every_loss_that_fits_a_classifier(loss):
+    from sklearn.datasets import load_iris
+
+    X, y = load_iris(return_X_y=True)
+    estimator = MLPClassifier(hidden=(16,), epochs=60, lr=0.01, loss=loss, random_state=0).fit(X, y)
+    assert estimator.score(X, y) > 0.9 and estimator.decision_function(X[:2]).shape == (2, 3)
+    assert hasattr(estimator, "predict_proba") == (loss == "cross_entropy")
+
+
+def test_binary_cross_entropy_gives_probabilities_of_two_classes():
+    from sklearn.datasets import load_breast_cancer
+
+    X, y = load_breast_cancer(return_X_y=True)
+    estimator = MLPClassifier(hidden=(16,), epochs=30, lr=0.01, loss="binary_cross_entropy", random_state=0)
+    estimator.fit(X, y)
+    probabilities = estimator.predict_proba(X[:5])
+    assert probabilities.shape == (5, 2) and np.allclose(probabilities.sum(axis=1), 1)
+    assert estimator.decision_function(X[:5]).shape == (5,) and estimator.score(X, y) > 0.9
+    with pytest.raises(ValueError, match="needs exactly 2 classes"):
+        MLPClassifier(loss="binary_cross_entropy", epochs=1).fit(X[:30], np.arange(30) % 3)
