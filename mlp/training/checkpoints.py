@@ -61,6 +61,8 @@ def restore(path, trainer, allow_changed_data=False):
     and records the changed ones in the trainer's state (and so in the report).
     """
     arrays, meta = load_checked(path)
+    optional = {"fingerprints": ("dict",), "data_changed": ("list[str]",)}  # absent from older checkpoints
+    require(meta, {key: kinds for key, kinds in optional.items() if key in meta}, path)
     changed = _changed_data(path, meta, trainer.experiment, allow_changed_data)
     if changed and meta.get("batch"):  # the rows changed: the interrupted epoch starts again
         meta.update(batch=0, sums={"data": 0.0, "penalty": 0.0, "rows": 0})
@@ -101,7 +103,7 @@ def restore(path, trainer, allow_changed_data=False):
 def _changed_data(path, meta, experiment, allowed):
     """The config keys whose files differ from the checkpoint's fingerprints (refused unless allowed)."""
     saved = meta.get("fingerprints")
-    if not isinstance(saved, dict):  # a checkpoint written before fingerprints were kept
+    if saved is None:  # a checkpoint written before fingerprints were kept
         return []
     now = experiment.fingerprints
     changed = sorted(key for key in {*saved, *now} if saved.get(key) != now.get(key))
