@@ -84,7 +84,13 @@ def test_an_interrupted_command_exits_130_and_leaves_no_temporary_file(digits_co
 
     monkeypatch.setattr(files.os, "fsync", fsync_then_signal)
     previous = signal.getsignal(signal.SIGTERM)
-    result = run("evaluate", out, "--out", out)
+    # Ctrl-C as a terminal delivers it: a shell that started the tests in the background set SIGINT
+    # to "ignored", which Python then keeps
+    interactive = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        result = run("evaluate", out, "--out", out)
+    finally:
+        signal.signal(signal.SIGINT, interactive)
     assert result.exit_code == 130, result.output
     assert result.stderr.strip() == f"interrupted ({'Ctrl-C' if signum == signal.SIGINT else 'SIGTERM'})"
     assert signal.getsignal(signal.SIGTERM) is previous
