@@ -85,10 +85,6 @@ class Layer:
             )
         return g
 
-    def output_width(self, input_width: int) -> int:
-        """Width of the output for an input of ``input_width`` features (shape inference)."""
-        return input_width
-
     def __repr__(self):
         return f"{type(self).__name__}()"
 
@@ -158,9 +154,6 @@ class Linear(Layer):
         np.matmul(g.T, h, out=grads["W"])
         np.add.reduce(g, axis=0, out=grads["b"])
         return np.matmul(g, self.params["W"]) if input_grad else None
-
-    def output_width(self, input_width: int) -> int:
-        return self.out_features
 
     def __repr__(self):
         return f"Linear({self.in_features} → {self.out_features})"

@@ -128,15 +128,6 @@ class Sequential:
         for key, param in own.items():
             np.copyto(param, values[key], casting="unsafe")
 
-    def summary(self, input_width):
-        """Rows ``(index, layer, output width, parameter count)`` for an input of ``input_width``."""
-        rows = []
-        width = input_width
-        for index, layer in enumerate(self.layers):
-            width = layer.output_width(width)
-            rows.append((index, repr(layer), width, sum(p.size for p in layer.params.values())))
-        return rows
-
     def __repr__(self):
         inner = ", ".join(repr(layer) for layer in self.layers)
         return f"Sequential([{inner}])"
