@@ -1,10 +1,10 @@
-"""The ``mlp`` command line: train, evaluate, predict, summary, gradcheck, compare.
+"""The ``mlp`` command line: train, evaluate, predict, summary, gradcheck, compare, sweep.
 
 Click commands only: each parses its arguments, calls the library (:mod:`mlp.api` for training and
 evaluation) and prints. Errors a user can cause (:class:`~mlp.errors.MlpError`: bad input, a network
 too big for the memory) print one line to stderr and exit with status 2; a bug prints ``internal
 error`` and exits with status 1 (``--debug`` shows the traceback either way). A diverging run exits
-with status 3; an interrupted one (Ctrl-C, SIGTERM) with 130 after saving a resumable checkpoint,
+with status 3; a sweep with failed trials with status 4; an interrupted one (Ctrl-C, SIGTERM) with 130 after saving a resumable checkpoint,
 and any other interrupted command with 130 too.
 """
 
@@ -32,12 +32,16 @@ from .nn.gradcheck import check_gradients
 from .reporting.compare import compare as compare_runs
 from .reporting.compare import render
 from .reporting.markdown import summary_line
+from .sweeps.driver import TrialsFailed, run_sweep
+from .sweeps.engines import available_cores
+from .sweeps.summary import is_sweep_dir, sweep_table
 from .training.experiment import build_experiment, describe
 from .training.memory import training_bytes
 
 EXIT_USER_ERROR = 2
 EXIT_NON_FINITE = 3
 EXIT_INTERRUPTED = 130
+EXIT_TRIALS_FAILED = 4
 
 
 # click >= 8.2 signals "no arguments: show the help" as a usage error; earlier versions exit directly
@@ -346,6 +350,73 @@ def gradcheck(config_path, overrides, rows, entries, tolerance):
 @click.option("--ascending/--descending", default=None, help="Sort order (default: best first).")
 @click.option("--format", "fmt", type=click.Choice(["table", "markdown", "csv"]), default="table", show_default=True)
 def compare(run_dirs, sort, ascending, fmt):
-    """Compare runs: the config keys that differ and their held-out metrics."""
-    columns, rows = compare_runs(run_dirs, sort, None if ascending is None else not ascending)
+    """Compare runs: the config keys that differ and their held-out metrics. Given a sweep directory:
+    its trials, best first, with the keys the sweep varies."""
+    if len(run_dirs) == 1 and is_sweep_dir(run_dirs[0]):
+        columns, rows, _ = sweep_table(run_dirs[0])
+    else:
+        columns, rows = compare_runs(run_dirs, sort, None if ascending is None else not ascending)
     click.echo(render(columns, rows, fmt), nl=False)
+
+
+# ------------------------------------------------------------------------------------------ sweep
+
+
+@main.command()
+@click.argument("sweep_path", metavar="SWEEP", type=click.Path(dir_okay=False))
+@click.option("--out", type=click.Path(file_okay=False), help="Sweep directory (default sweeps/<name>-<time>).")
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    help=f"Trials trained at once (default: the cores, {available_cores()} here; an existing Dask cluster: its workers).",
+)
+@click.option(
+    "--backend",
+    type=click.Choice(["local", "dask"]),
+    default="local",
+    show_default=True,
+    help="local: worker processes on this machine (loky); dask: a Dask LocalCluster, or --address.",
+)
+@click.option("--address", metavar="tcp://HOST:PORT", help="The scheduler of an existing Dask cluster.")
+@click.option(
+    "--retries",
+    type=click.IntRange(min=0),
+    default=2,
+    show_default=True,
+    help="Times a trial whose worker died (or fell silent) is restarted from its checkpoint.",
+)
+@click.option("--fail-fast", is_flag=True, help="Stop the sweep at the first failed trial.")
+@click.option("--resume", is_flag=True, help="Continue the sweep in --out: run only what has no result.")
+@click.option(
+    "--heartbeat-timeout",
+    type=click.FloatRange(min=1),
+    default=120.0,
+    show_default=True,
+    help="Seconds without a heart-beat after which a trial's worker is taken for lost.",
+)
+def sweep(sweep_path, out, workers, backend, address, retries, fail_fast, resume, heartbeat_timeout):
+    """Run every trial of the sweep file SWEEP; record them in SWEEP_DIR/sweep.jsonl."""
+    try:
+        summary = run_sweep(
+            sweep_path,
+            out,
+            workers=workers,
+            backend=backend,
+            address=address,
+            retries=retries,
+            fail_fast=fail_fast,
+            resume=resume,
+            heartbeat_timeout=heartbeat_timeout,
+        )
+    except TrialsFailed as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_TRIALS_FAILED)
+    except Interrupted as exc:
+        click.echo(f"interrupted ({exc})", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    counts = summary["counts"]
+    best = "" if summary["best"] is None else f"; best trial {summary['best']} ({summary['value']:.6g})"
+    click.echo(
+        f"sweep done: {counts['finished']} finished, {counts['pruned']} pruned, {counts['failed']} failed{best}; "
+        f"report: {summary['sweep_dir']}/report.md"
+    )

@@ -348,6 +348,32 @@ def read_config(path):
     return raw
 
 
+def config_key(key):
+    """The parts of the dotted config path ``key``; :class:`ConfigError` (with a suggestion) when the
+    config has no such key."""
+    parts = key.strip().split(".")
+    node: Any = schema(Config)
+    for depth, part in enumerate(parts):
+        if not isinstance(node, dict) or part not in node:
+            where = ".".join(parts[: depth + 1])
+            options = list(node) if isinstance(node, dict) else []
+            hint = difflib.get_close_matches(part, options, n=1)
+            suggestion = f" (did you mean {'.'.join(parts[:depth] + hint)!r}?)" if hint else ""
+            raise ConfigError(f"no such config key {where!r}{suggestion}")
+        node = node[part]
+    return parts
+
+
+def set_key(raw, parts, value):
+    """Set the dotted path ``parts`` (from :func:`config_key`) of the mapping ``raw`` to ``value``."""
+    target = raw
+    for part in parts[:-1]:
+        if not isinstance(target.get(part), dict):
+            target[part] = {}
+        target = target[part]
+    target[parts[-1]] = value
+
+
 def apply_overrides(raw, overrides):
     """Apply ``key.path=value`` strings (values parsed as YAML) to ``raw``; unknown paths fail."""
     raw = copy.deepcopy(raw)
@@ -355,31 +381,12 @@ def apply_overrides(raw, overrides):
         if "=" not in item:
             raise ArgumentError("{set} expects key.path=value, got {item}", item=repr(item))
         key, text = item.split("=", 1)
-        parts = key.strip().split(".")
-        node: Any = schema(Config)
-        for depth, part in enumerate(parts):
-            if not isinstance(node, dict) or part not in node:
-                where = ".".join(parts[: depth + 1])
-                options = list(node) if isinstance(node, dict) else []
-                hint = difflib.get_close_matches(part, options, n=1)
-                suggestion = f" (did you mean {'.'.join(parts[:depth] + hint)!r}?)" if hint else ""
-                raise ArgumentError(
-                    "{set} {key}: no such config key {where}{suggestion}",
-                    key=key,
-                    where=repr(where),
-                    suggestion=suggestion,
-                )
-            node = node[part]
         try:
+            parts = config_key(key)
             value = parse_yaml(text, "the value")
         except ConfigError as exc:
             raise ArgumentError("{set} {key}: {problem}", key=key, problem=str(exc)) from None
-        target = raw
-        for part in parts[:-1]:
-            if not isinstance(target.get(part), dict):
-                target[part] = {}
-            target = target[part]
-        target[parts[-1]] = value
+        set_key(raw, parts, value)
     return raw
 
 

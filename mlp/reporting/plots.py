@@ -95,3 +95,35 @@ def regression(y_true, y_pred, out_dir):
     ax.grid(alpha=0.3)
     _save(fig, out_dir / "residuals.png")
     return {"predicted_vs_true": "predicted_vs_true.png", "residuals": "residuals.png"}
+
+
+def metric_versus_values(columns, metric, path):
+    """One scatter panel per varied key: ``metric`` against the key's value in each trial.
+
+    ``columns``: ``{key: [(value, metric value, status), ...]}``. Numbers on a linear axis (log when
+    they span over two decades), anything else (lists, names) as categories; pruned trials grey.
+    """
+    keys = list(columns)
+    fig = _figure(max(4.0, 3.6 * len(keys)), 3.6)
+    axes = fig.subplots(1, len(keys), squeeze=False)[0]
+    colors = {"finished": "tab:blue", "pruned": "tab:grey"}
+    for ax, key in zip(axes, keys):
+        points = [(v, m, s) for v, m, s in columns[key] if m is not None]
+        numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v, _, _ in points)
+        if numeric:
+            xs = [v for v, _, _ in points]
+            positive = [x for x in xs if x > 0]
+            if len(positive) == len(xs) and positive and max(positive) / min(positive) > 100:
+                ax.set_xscale("log")
+        else:
+            labels = list(dict.fromkeys(str(v) for v, _, _ in points))
+            xs = [labels.index(str(v)) for v, _, _ in points]
+            ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right")
+        for status, color in colors.items():
+            chosen = [(x, m) for x, (_, m, s) in zip(xs, points) if s == status]
+            if chosen:
+                ax.scatter([x for x, _ in chosen], [m for _, m in chosen], color=color, label=status, alpha=0.8)
+        ax.set(xlabel=key, ylabel=metric)
+        ax.grid(alpha=0.3)
+    axes[0].legend()
+    return _save(fig, path)

@@ -49,14 +49,18 @@ def new_run_dir(name, parent="runs"):
     raise AssertionError("unreachable")
 
 
-def lock(run_dir):
+class RunInUse(MlpError):
+    """Another process holds the run directory's lock."""
+
+
+def lock(run_dir, holder="mlp train"):
     """An open handle holding the exclusive lock on ``run_dir``; close it to release the lock."""
     handle = open_regular(Path(run_dir) / ".lock")
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         handle.close()
-        raise MlpError(f"run directory {run_dir} is in use by another mlp train process") from None
+        raise RunInUse(f"run directory {run_dir} is in use by another {holder} process") from None
     return handle
 
 
