@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ArgumentError, Interrupted, MlpError, shown
-from ..io.files import refuse_special
 from ..training import runs
 from .engines import make_engine
 from .ledger import OUTCOMES, Ledger, apply, read_events, replay
@@ -113,7 +112,8 @@ def _sweep_dir(sweep, out, resume):
     if out is None:
         return new_sweep_dir(sweep.name)
     sweep_dir = Path(out)
-    refuse_special(sweep_dir)
+    if sweep_dir.is_symlink():
+        raise MlpError(f"--out {sweep_dir}: a symbolic link; mlp never writes through a link: choose another --out")
     if sweep_dir.exists() and not sweep_dir.is_dir():
         raise MlpError(f"--out {sweep_dir}: exists and is not a directory")
     if sweep_dir.is_dir() and any(p.name != ".lock" for p in sweep_dir.iterdir()):
@@ -247,9 +247,7 @@ class Driver:
         for slot in self.slots:
             if slot.outcome is not None:
                 continue
-            if slot.task.done():
-                self._collect(slot)
-                continue
+            done = slot.task.done()  # read before the heart-beat: a start is recorded before its end
             beat = read_heartbeat(slot.job.heartbeat)
             if beat is not None and beat["execution"] not in (slot.execution, slot.stale_execution):
                 if slot.execution is not None:  # the engine reran it elsewhere: the first run was lost
@@ -260,9 +258,12 @@ class Driver:
             elif beat is not None and beat["execution"] == slot.execution and beat["time"] != slot.beat_time:
                 slot.beat_time, slot.last_beat = beat["time"], now
                 self.record("heartbeat", trial=slot.job.trial, attempt=slot.attempt, epoch=beat["epoch"])
-            elif slot.execution is not None and now - slot.last_beat > self.timeout:
+            elif not done and slot.execution is not None and now - slot.last_beat > self.timeout:
                 self.engine.kill(slot.task)
                 self._lost(slot, f"no heart-beat for {self.timeout:g} s")
+                continue
+            if done and slot.outcome is None:
+                self._collect(slot)
 
     def _collect(self, slot):
         try:
@@ -322,11 +323,13 @@ class Driver:
         if status == "stopped":
             return
         if status == "paused":
-            self.record("paused", trial=trial, epoch=outcome["epoch"], value=outcome["value"])
+            self.record(
+                "paused", trial=trial, epoch=outcome["epoch"], value=outcome["value"], from_epoch=outcome["from_epoch"]
+            )
         elif status == "failed":
             self.record("failed", trial=trial, message=outcome["message"], attempts=slot.attempt)
         else:
-            fields = {k: outcome[k] for k in ("epoch", "value", "curve", "test", "rule") if k in outcome}
+            fields = {k: outcome[k] for k in ("epoch", "value", "from_epoch", "curve", "test", "rule") if k in outcome}
             self.record(status, trial=trial, **fields)
 
     def _finish(self, rule):

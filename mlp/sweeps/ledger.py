@@ -10,9 +10,10 @@ The driver alone writes it. Events (each with ``event``, ``time`` and, for a tri
 ``started``     a worker began it: ``attempt`` (1, 2, ...), ``worker`` (host:pid)
 ``heartbeat``   the worker is alive: ``attempt``, ``epoch``
 ``lost``        the worker died or its heart-beat stopped: ``attempt``, ``reason``
-``paused``      stopped at an ASHA rung: ``epoch``, ``value``
+``paused``      stopped at an ASHA rung: ``epoch``, ``value``, ``from_epoch`` (where it began)
 ``promoted``    an ASHA rung promoted it: ``until``
-``finished``    a result: ``value`` (the metric, best over epochs), ``epoch``, ``curve``, ``test``
+``finished``    a result: ``value`` (the metric, best over epochs), ``epoch``, ``curve`` (the
+                metric per epoch), ``test`` (held-out metrics), ``from_epoch`` (> 0: resumed)
 ``failed``      no result: ``message``
 ``pruned``      stopped early by the pruning rule: ``epoch``, ``value``, ``rule``
 ``done``        the sweep ended: the counts of each outcome

@@ -53,6 +53,7 @@ class HeartBeat(Callback):
         self.worker = f"{socket.gethostname()}:{os.getpid()}"
         self.execution = f"{self.worker}:{time.time_ns()}"
         self.last = -math.inf
+        self.from_epoch = 0  # where training began: > 0 when it resumed from a checkpoint
 
     def beat(self, epoch=0, force=False):
         now = time.monotonic()
@@ -62,6 +63,7 @@ class HeartBeat(Callback):
             write_json_atomic(self.path, record)
 
     def on_train_begin(self, trainer):
+        self.from_epoch = trainer.state.epoch
         self.beat(trainer.state.epoch, force=True)
 
     def on_batch_end(self, trainer, index):
@@ -113,6 +115,10 @@ def run_job(job: Job) -> dict:
     if job.reference:
         callbacks.append(MedianRule(job.metric, job.maximize, job.reference, job.min_epochs))
     run_dir = Path(job.run_dir)
+    if job.until is not None and (run_dir / "last.npz").is_file() and not (run_dir / "model.npz").exists():
+        history = read_history(run_dir)  # paused there already (its result was not recorded)
+        if len(history) >= job.until:
+            return _outcome(job, "paused", history, len(history))
     waited = 0.0
     while True:
         resume = (run_dir / "config.yaml").is_file()
@@ -126,26 +132,28 @@ def run_job(job: Job) -> dict:
             waited += 1.0
             heartbeat.beat(force=True)
         except Interrupted:
-            return _outcome(job, "paused", read_history(run_dir))
+            return _outcome(job, "paused", read_history(run_dir), heartbeat.from_epoch)
         except (MlpError, NonFiniteError) as exc:
             return {"status": "failed", "message": str(exc)}
     stop_reason = result.report.get("training", {}).get("stop_reason") or ""
     status = "pruned" if stop_reason.startswith(PRUNED) else "finished"
-    outcome = _outcome(job, status, result.history)
+    # A run that had finished before (its worker outlived a stopped driver) trained nothing now.
+    from_epoch = len(result.history) if result.already_finished else heartbeat.from_epoch
+    outcome = _outcome(job, status, result.history, from_epoch)
     outcome["test"] = {k: v for k, v in (result.report.get("metrics") or {}).items() if isinstance(v, int | float)}
     if status == "pruned":
         outcome["rule"] = stop_reason
     return outcome
 
 
-def _outcome(job, status, history):
+def _outcome(job, status, history, from_epoch):
     curve = [record.get(job.metric) for record in history]
     values = [v for v in curve if v is not None]
     if status == "finished":
         value = (max if job.maximize else min)(values) if values else None
     else:  # paused or pruned: where it stands now
         value = values[-1] if values else None
-    return {"status": status, "epoch": len(history), "value": value, "curve": curve}
+    return {"status": status, "epoch": len(history), "value": value, "curve": curve, "from_epoch": from_epoch}
 
 
 def read_heartbeat(path):
