@@ -2,7 +2,7 @@
 
 import pytest
 
-from helpers import run, write_config
+from helpers import CONFIGS_DIR, run, write_config
 from mlp.errors import ConfigError
 from mlp.sweeps.spec import build_sweep, load_sweep, trial_id
 
@@ -85,3 +85,11 @@ def test_base_may_be_a_config_file(tmp_path):
     spec = load_sweep(path)
     assert [t.config.training.epochs for t in spec.trials] == [3, 3]
     assert spec.name == "sweep"
+
+
+@pytest.mark.parametrize("name", ["digits.yaml", "digits_asha.yaml"])
+def test_the_shipped_sweeps_are_valid_from_the_project_folder(name, monkeypatch):
+    monkeypatch.chdir(CONFIGS_DIR.parent)
+    spec = load_sweep(CONFIGS_DIR / "sweeps" / name)
+    assert len(spec.trials) == 16
+    assert spec.varied == ["model.hidden", "optimizer.lr", "regularization.lambda", "seed"]
