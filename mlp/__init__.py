@@ -2,7 +2,8 @@
 
 The public entry points: :func:`train` (a config, optionally with rows given as arrays, trained in
 memory or into a run directory) and :func:`load` (a trained :class:`Model` from a model file or a
-run directory); :class:`Callback` to hook into training. The building blocks: layers and
+run directory); :class:`Callback` to hook into training; :func:`sweep` (every trial of a sweep
+file, in parallel, recorded in a ledger). The building blocks: layers and
 :class:`Sequential` (:mod:`mlp.nn`), losses, regularizers, gradient checking, optimizers and
 schedules (:mod:`mlp.optim`).
 """
@@ -12,6 +13,8 @@ from .model import Model
 from .nn import Dropout, Identity, LeakyReLU, Linear, ReLU, Sequential, Sigmoid, Tanh, gradcheck, losses, regularizers
 from .optim import optimizers as optim
 from .optim import schedules
+from .sweeps.driver import SweepResult
+from .sweeps.driver import run_sweep as sweep
 from .training.trainer import Callback
 
 __version__ = "0.1.0"
@@ -27,6 +30,7 @@ __all__ = [
     "Result",
     "Sequential",
     "Sigmoid",
+    "SweepResult",
     "Tanh",
     "gradcheck",
     "load",
@@ -34,6 +38,7 @@ __all__ = [
     "optim",
     "regularizers",
     "schedules",
+    "sweep",
     "train",
     "__version__",
 ]

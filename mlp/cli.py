@@ -25,14 +25,14 @@ from .config import load_config
 from .data.datasets import BUILTIN, column_text, read_feature_rows
 from .data.encoding import DataWarning
 from .data.table import Cells
-from .errors import ArgumentError, Interrupted, MlpError, NonFiniteError
+from .errors import ArgumentError, Interrupted, MlpError, NonFiniteError, TrialsFailed
 from .io.files import available_memory, human_size, remove_stale_temporaries, write_text_atomic
 from .model import load_model, model_path
 from .nn.gradcheck import check_gradients
 from .reporting.compare import compare as compare_runs
 from .reporting.compare import render
 from .reporting.markdown import summary_line
-from .sweeps.driver import TrialsFailed, run_sweep
+from .sweeps.driver import run_sweep
 from .sweeps.engines import available_cores
 from .sweeps.summary import is_sweep_dir, sweep_table
 from .training.experiment import build_experiment, describe
@@ -397,7 +397,7 @@ def compare(run_dirs, sort, ascending, fmt):
 def sweep(sweep_path, out, workers, backend, address, retries, fail_fast, resume, heartbeat_timeout):
     """Run every trial of the sweep file SWEEP; record them in SWEEP_DIR/sweep.jsonl."""
     try:
-        summary = run_sweep(
+        result = run_sweep(
             sweep_path,
             out,
             workers=workers,
@@ -414,9 +414,9 @@ def sweep(sweep_path, out, workers, backend, address, retries, fail_fast, resume
     except Interrupted as exc:
         click.echo(f"interrupted ({exc})", err=True)
         sys.exit(EXIT_INTERRUPTED)
-    counts = summary["counts"]
-    best = "" if summary["best"] is None else f"; best trial {summary['best']} ({summary['value']:.6g})"
+    counts = result.counts
+    best = "" if result.best is None else f"; best trial {result.best} ({result.value:.6g})"
     click.echo(
         f"sweep done: {counts['finished']} finished, {counts['pruned']} pruned, {counts['failed']} failed{best}; "
-        f"report: {summary['sweep_dir']}/report.md"
+        f"report: {result.sweep_dir}/report.md"
     )

@@ -56,6 +56,10 @@ class NonFiniteError(RuntimeError):
     """Training produced a NaN or an infinity (a diverging run, not bad input)."""
 
 
+class TrialsFailed(Exception):
+    """A sweep ended with failed trials (each recorded, with its message, in its ledger): exit status 4."""
+
+
 class Interrupted(Exception):
     """Training stopped on request (SIGINT/SIGTERM) after its callbacks saved what they keep."""
 

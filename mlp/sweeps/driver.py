@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import ArgumentError, Interrupted, MlpError, shown
+from ..errors import ArgumentError, Interrupted, MlpError, TrialsFailed, shown
 from ..training import runs
 from .engines import make_engine
 from .ledger import OUTCOMES, Ledger, apply, read_events, replay
@@ -28,10 +28,6 @@ from .worker import Job, read_heartbeat
 
 POLL_SECONDS = 0.25
 BEAT_SECONDS = 2.0
-
-
-class TrialsFailed(Exception):
-    """Some trials of a sweep failed (each is recorded, with its message, in the ledger)."""
 
 
 @dataclass
@@ -56,21 +52,38 @@ def new_sweep_dir(name):
     return runs.new_run_dir(name, "sweeps")
 
 
+@dataclass
+class SweepResult:
+    """What :func:`run_sweep` returns: the sweep directory, the best trial's id and metric value
+    (``None`` when no trial finished), and how many trials ended each way (``left``: no outcome)."""
+
+    sweep_dir: Path
+    best: str | None
+    value: float | None
+    counts: dict
+
+
 def run_sweep(
-    path,
-    out=None,
+    path: str | Path,
+    out: str | Path | None = None,
     *,
-    workers=None,
-    backend="local",
-    address=None,
-    retries=2,
-    fail_fast=False,
-    resume=False,
-    heartbeat_timeout=120.0,
+    workers: int | None = None,
+    backend: str = "local",
+    address: str | None = None,
+    retries: int = 2,
+    fail_fast: bool = False,
+    resume: bool = False,
+    heartbeat_timeout: float = 120.0,
     stream=None,
-):
-    """Run the sweep file ``path`` into the sweep directory ``out``; the summary dict. Raises
-    :class:`TrialsFailed` after the sweep when any trial failed (or at the first, ``fail_fast``)."""
+) -> SweepResult:
+    """Run the sweep file ``path`` into the sweep directory ``out`` (default
+    ``sweeps/<name>-<time>``), as ``mlp sweep`` does; progress goes to ``stream`` (standard error).
+
+    ``backend``: ``"local"`` (loky worker processes) or ``"dask"`` (a new ``LocalCluster``, or the
+    cluster whose scheduler is at ``address``). Raises :class:`~mlp.errors.TrialsFailed` after the
+    sweep when a trial failed (at the first, with ``fail_fast``), and
+    :class:`~mlp.errors.Interrupted` on Ctrl-C or SIGTERM (continue with ``resume=True``).
+    """
     stream = stream or sys.stderr
     sweep = load_sweep(path)
     sweep_dir = _sweep_dir(sweep, out, resume)
@@ -94,7 +107,10 @@ def run_sweep(
             try:
                 return driver.run(events)
             except Interrupted as exc:
-                raise Interrupted(f"{exc}: mlp sweep {path} --out {sweep_dir} --resume") from None
+                raise Interrupted(
+                    f"{exc}; the trials in flight keep their checkpoints. Resume with: "
+                    f"mlp sweep {path} --out {sweep_dir} --resume"
+                ) from None
         finally:
             ledger.close()
     finally:
@@ -181,14 +197,12 @@ class Driver:
                 if state.status not in OUTCOMES and state.submitted:
                     self._hand_out(Work(trial, state.until, state.reference), resumed_attempts=state.attempts)
             self._loop(rule)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
             self._stop_all()
-            raise Interrupted("the trials in flight resume from their checkpoints with") from None
+            raise Interrupted(exc.args[0] if exc.args else "Ctrl-C") from None
         finally:
             self.engine.close()
-        summary = self._finish(rule)
-        summary["sweep_dir"] = self.sweep_dir
-        return summary
+        return self._finish(rule)
 
     def _loop(self, rule):
         while True:
@@ -348,8 +362,7 @@ class Driver:
         self.record("done", **counts)
         if self.progress is not None:
             self.progress.close()
-        summary = write_sweep_report(self.sweep_dir)
-        summary["counts"] = counts
+        best = write_sweep_report(self.sweep_dir)
         failed = [(t, s) for t, s in self.states.items() if s.status == "failed"]
         if failed or self.stopped:
             first_id, first = failed[0] if failed else (None, None)
@@ -359,7 +372,7 @@ class Driver:
             if self.stopped:
                 lines.append(f"{self.stopped}; {counts['left']} trials not run (continue with --resume)")
             raise TrialsFailed("; ".join(lines))
-        return summary
+        return SweepResult(self.sweep_dir, best["best"], best["value"], counts)
 
 
 def _reason(exc):

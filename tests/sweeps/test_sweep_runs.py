@@ -4,6 +4,7 @@ driver die; lost work resumed from its checkpoint, bit-identical to work never i
 import os
 import signal
 import subprocess
+import sys
 import textwrap
 
 import numpy as np
@@ -12,6 +13,7 @@ from conftest import MLP, events, heartbeat, outcomes, wait_for
 
 import mlp
 from helpers import npz_arrays, run
+from mlp.errors import TrialsFailed
 from mlp.sweeps.engines import ONE_THREAD
 
 pytestmark = pytest.mark.slow
@@ -217,3 +219,38 @@ def test_asha_prunes_the_trials_worked_out_by_hand_and_its_finisher_is_bit_ident
     promoted = [e["until"] for e in events(tmp_path / "s") if e["event"] == "promoted"]
     assert promoted == [6, 18, None]
     assert same_as_uninterrupted(tmp_path / "s" / "trials" / best, tmp_path)
+
+
+def test_sigterm_stops_the_sweep_resumably_and_resume_finishes_it(tmp_path, local_processes):
+    path = sweep_file(tmp_path, "{optimizer.lr: [0.01, 0.02, 0.05]}", epochs=40)
+    sweep_dir = tmp_path / "s"
+    driver = start_sweep(local_processes, path, sweep_dir, "--workers", "2")
+    trial = first_trial(sweep_dir)
+    wait_for(lambda: epochs_done(sweep_dir / "trials" / trial) >= 3, 120, "epoch 3 of the first trial")
+    driver.send_signal(signal.SIGTERM)
+    assert driver.wait(60) == 130
+    log = (tmp_path / "s.log").read_text()
+    assert f"interrupted (SIGTERM; the trials in flight keep their checkpoints. Resume with: mlp sweep {path}" in log
+    assert any(not v for v in outcomes(sweep_dir).values())  # stopped before the end
+    result = run("sweep", path, "--out", sweep_dir, "--resume")
+    assert result.exit_code == 0, result.output
+    found = outcomes(sweep_dir)
+    assert len(found) == 3 and all(len(v) == 1 and v[0]["event"] == "finished" for v in found.values())
+    assert same_as_uninterrupted(sweep_dir / "trials" / trial, tmp_path)
+
+
+def test_the_python_api_returns_the_best_trial_and_raises_when_trials_fail(tmp_path):
+    path = sweep_file(tmp_path, "{optimizer.lr: [0.02, 0.05]}", epochs=2)
+    result = mlp.sweep(path, tmp_path / "s", workers=2)
+    assert isinstance(result, mlp.SweepResult) and result.counts["finished"] == 2
+    values = {t: v[0]["value"] for t, v in outcomes(tmp_path / "s").items()}
+    assert result.best == min(values, key=values.get) and result.value == min(values.values())
+    failing = sweep_file(tmp_path, "{optimizer.lr: [1.0e+6, 0.05]}", epochs=2)
+    with pytest.raises(TrialsFailed, match="1 of 2 trials failed; first: trial .*: non-finite"):
+        mlp.sweep(failing, tmp_path / "f", workers=1)
+
+
+def test_import_mlp_never_imports_dask_or_loky():
+    code = "import sys, mlp, mlp.cli; print(sorted(m for m in ('dask', 'distributed', 'loky') if m in sys.modules))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "[]"
