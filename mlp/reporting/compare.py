@@ -75,8 +75,8 @@ def compare(run_dirs, sort=None, descending=None):
 
 
 def _cell(value):
-    if isinstance(value, float):
-        return f"{value:.4f}"
+    if isinstance(value, float):  # 4 decimals, or 4 significant digits for a small value (a weight decay)
+        return f"{value:.4f}" if value == 0 or abs(value) >= 1e-3 else f"{value:.4g}"
     return "–" if value is None else str(value)
 
 
