@@ -382,7 +382,7 @@ def _reason(exc):
 
 class Progress:
     """A line over the trials (finished / failed / pruned / running, best so far) rewritten in place
-    on a terminal; one line per event otherwise."""
+    on a terminal, with lost attempts and failures printed above it; one line per event otherwise."""
 
     SHOWN = ("started", "lost", "paused", "promoted", "finished", "failed", "pruned")
 
@@ -397,6 +397,8 @@ class Progress:
             if self.best is None or self.sweep.better(event["value"], self.best[1]):
                 self.best = (event["trial"], event["value"])
         if self.terminal:
+            if kind in ("failed", "lost"):  # kept on screen above the progress line
+                self.stream.write(f"\r\x1b[K{self._describe(event)}\n")
             if kind in self.SHOWN or kind == "heartbeat":
                 self._line(states)
         elif kind in self.SHOWN:
@@ -430,7 +432,7 @@ class Progress:
         counts = {k: sum(s.status == k for s in states.values()) for k in (*OUTCOMES, "running", "paused")}
         best = "" if self.best is None else f" · best {self.sweep.metric} {_number(self.best[1])} ({self.best[0]})"
         text = (
-            f"\rsweep {self.sweep.name}: {counts['finished']} finished · {counts['failed']} failed · "
+            f"\r\x1b[Ksweep {self.sweep.name}: {counts['finished']} finished · {counts['failed']} failed · "
             f"{counts['pruned']} pruned · {counts['running']} running · {counts['paused']} paused "
             f"/ {len(states)}{best}"
         )
