@@ -5,9 +5,9 @@ A sweep directory holds ``sweep.jsonl`` (the ledger), ``trials/<id>/`` (one run 
 trial, written by :func:`mlp.train`), ``heartbeats/<id>.json`` (rewritten by the workers),
 ``report.md`` with ``sweep.png`` once it ends, and ``.lock`` (one driver at a time).
 
-Determinism: with pruning, work number k (k ≥ W, for W workers) is decided only once the results
-of works 0 … k − W have been applied, in that order — a result that arrives early waits for the
-ones handed out before it. Which trials are promoted or pruned then depends on the sweep file and
+Determinism: with pruning, results are applied in the order their work was handed out (a result
+that arrives early waits for the ones handed out before it), and each freed slot's next work is
+decided right after the one result that freed it, before the next is applied. Which trials are promoted or pruned then depends on the sweep file and
 W only, not on which worker was quicker. Without pruning, results are applied as they arrive.
 """
 
@@ -331,6 +331,8 @@ class Driver:
                 return
             self.slots.remove(slot)
             self._record_outcome(slot)
+            if self.stopped is None:  # the freed slot's next work is decided on exactly this state
+                self._fill(rule)
 
     def _record_outcome(self, slot):
         outcome, trial = slot.outcome, slot.job.trial

@@ -128,6 +128,8 @@ def build_sweep(raw: dict, name: str) -> Sweep:
 
 
 def _check_metric(metric, config):
+    if metric.startswith("val_") and config.data.validation_split == 0:
+        raise ConfigError(f"metric: {metric} needs validation rows, and data.validation_split is 0")
     classifier = config.loss.name in CLASSIFICATION_LOSSES
     if metric == "val_accuracy" and not classifier:
         raise ConfigError(f"metric: val_accuracy needs a classification loss, and loss.name is {config.loss.name}")

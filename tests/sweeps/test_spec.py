@@ -58,6 +58,7 @@ def test_int_uniform_includes_both_ends_and_duplicates_run_once():
         ({"random": {"n": 2, "optimizer.lr": {"log_uniform": [0, 1]}}}, "random.optimizer.lr.log_uniform: must be > 0"),
         ({"random": {"optimizer.lr": {"uniform": [0, 1]}}}, "random.n: must be a number"),
         ({"metric": "val_rmse"}, "metric: val_rmse needs a regression loss"),
+        ({"grid": {"data.validation_split": [0.0]}}, "metric: val_loss needs validation rows"),
         ({"metric": "accuracy"}, "metric: unknown name (did you mean 'val_accuracy'?)"),
         ({"pruning": {"name": "asha", "reduction": 1}}, "pruning.reduction: must be >= 2, got 1"),
         ({"pruning": {"name": "hyperband"}}, "pruning.name: unknown name"),

@@ -254,3 +254,22 @@ def test_import_mlp_never_imports_dask_or_loky():
     code = "import sys, mlp, mlp.cli; print(sorted(m for m in ('dask', 'distributed', 'loky') if m in sys.modules))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and done.stdout.strip() == "[]"
+
+
+def test_asha_decides_the_same_with_two_workers_however_fast_each_is(tmp_path):
+    path = sweep_file(
+        tmp_path,
+        "{optimizer.lr: [0.002, 0.02, 0.2], model.hidden: [[8], [16]]}",
+        epochs=20,
+        extra="pruning: {name: asha, min_epochs: 2}\n",
+    )
+    decisions = []
+    for name in ("a", "b"):
+        result = run("sweep", path, "--out", tmp_path / name, "--workers", "2")
+        assert result.exit_code == 0, result.output
+        kinds = ("submitted", "paused", "promoted", "finished", "pruned")
+        decisions.append(
+            [(e["event"], e["trial"], e.get("epoch"), e.get("until")) for e in events(tmp_path / name) if e["event"] in kinds]
+        )
+    assert decisions[0] == decisions[1]
+    assert any(d[0] == "pruned" for d in decisions[0]) and any(d[0] == "promoted" for d in decisions[0])
