@@ -2,8 +2,8 @@
 
 import io
 
-from mlp.sweeps.progress import Progress
 from mlp.sweeps.ledger import apply
+from mlp.sweeps.progress import Progress
 from mlp.sweeps.spec import build_sweep
 
 
@@ -43,7 +43,10 @@ def test_a_log_gets_one_line_per_event():
 def test_a_terminal_gets_a_line_rewritten_in_place_with_losses_and_failures_kept():
     a, b, text = feed(Terminal())
     screen = text.split("\r\x1b[K")
-    assert screen[-1] == f"sweep s: 1 finished · 1 failed · 0 pruned · 0 running · 0 paused / 2 · best val_loss 0.25 ({a})\n"
+    assert (
+        screen[-1]
+        == f"sweep s: 1 finished · 1 failed · 0 pruned · 0 running · 0 paused / 2 · best val_loss 0.25 ({a})\n"
+    )
     kept = [part for part in screen if part.endswith("\n")]
     assert kept[:2] == [
         f"trial {a} (optimizer.lr=0.01): attempt 1 lost (TerminatedWorkerError)\n",

@@ -269,7 +269,11 @@ def test_asha_decides_the_same_with_two_workers_however_fast_each_is(tmp_path):
         assert result.exit_code == 0, result.output
         kinds = ("submitted", "paused", "promoted", "finished", "pruned")
         decisions.append(
-            [(e["event"], e["trial"], e.get("epoch"), e.get("until")) for e in events(tmp_path / name) if e["event"] in kinds]
+            [
+                (e["event"], e["trial"], e.get("epoch"), e.get("until"))
+                for e in events(tmp_path / name)
+                if e["event"] in kinds
+            ]
         )
     assert decisions[0] == decisions[1]
     assert any(d[0] == "pruned" for d in decisions[0]) and any(d[0] == "promoted" for d in decisions[0])
