@@ -2,7 +2,8 @@
 
 The public entry points: :func:`train` (a config, optionally with rows given as arrays, trained in
 memory or into a run directory) and :func:`load` (a trained :class:`Model` from a model file or a
-run directory); :class:`Callback` to hook into training; :func:`sweep` (every trial of a sweep
+run directory); :class:`Callback` to hook into training; :func:`check_layer` (the layer contract,
+checked for a layer you write); :func:`sweep` (every trial of a sweep
 file, in parallel, recorded in a ledger). The building blocks: layers and
 :class:`Sequential` (:mod:`mlp.nn`), losses, regularizers, gradient checking, optimizers and
 schedules (:mod:`mlp.optim`).
@@ -10,7 +11,22 @@ schedules (:mod:`mlp.optim`).
 
 from .api import Result, load, train
 from .model import Model
-from .nn import Dropout, Identity, LeakyReLU, Linear, ReLU, Sequential, Sigmoid, Tanh, gradcheck, losses, regularizers
+from .nn import (
+    Dropout,
+    Identity,
+    Layer,
+    LayerReport,
+    LeakyReLU,
+    Linear,
+    ReLU,
+    Sequential,
+    Sigmoid,
+    Tanh,
+    check_layer,
+    gradcheck,
+    losses,
+    regularizers,
+)
 from .optim import optimizers as optim
 from .optim import schedules
 from .sweeps.driver import SweepResult
@@ -23,6 +39,8 @@ __all__ = [
     "Callback",
     "Dropout",
     "Identity",
+    "Layer",
+    "LayerReport",
     "LeakyReLU",
     "Linear",
     "Model",
@@ -32,6 +50,7 @@ __all__ = [
     "Sigmoid",
     "SweepResult",
     "Tanh",
+    "check_layer",
     "gradcheck",
     "load",
     "losses",

@@ -52,6 +52,11 @@ class StateError(RuntimeError, ValueError):
     """An object used in the wrong order, e.g. ``backward`` before ``forward``."""
 
 
+class ContractError(RuntimeError):
+    """A layer broke the layer contract (see :mod:`mlp.nn.layers`); :func:`mlp.check_layer` checks
+    every rule of it."""
+
+
 class NonFiniteError(RuntimeError):
     """Training produced a NaN or an infinity (a diverging run, not bad input)."""
 

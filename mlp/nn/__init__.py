@@ -2,6 +2,7 @@
 architecture, losses, regularizers and gradient checking."""
 
 from . import gradcheck, losses, regularizers
+from .contract import LayerReport, check_layer
 from .layers import Dropout, Identity, Layer, LeakyReLU, Linear, ReLU, Sigmoid, Tanh
 from .network import Architecture, Sequential
 
@@ -10,12 +11,14 @@ __all__ = [
     "Dropout",
     "Identity",
     "Layer",
+    "LayerReport",
     "LeakyReLU",
     "Linear",
     "ReLU",
     "Sequential",
     "Sigmoid",
     "Tanh",
+    "check_layer",
     "gradcheck",
     "losses",
     "regularizers",

@@ -16,6 +16,7 @@ from typing import cast
 
 import numpy as np
 
+from ..errors import ContractError
 from .layers import FLOAT_DTYPES, Dropout, Layer, Linear, get_activation
 
 
@@ -43,14 +44,16 @@ class Sequential:
         total = sum(array.size for array in arrays)
         self.flat_params = np.empty(total, dtype=self.dtype)
         self.flat_grads = np.zeros(total, dtype=self.dtype)
+        self._views = []  # (layer index, name, param view, grad view): what the layers must keep
         offset = 0
-        for layer in self.layers:
+        for index, layer in enumerate(self.layers):
             for name, array in layer.params.items():
                 size = array.size
                 param = self.flat_params[offset : offset + size].reshape(array.shape)
                 param[...] = array
                 layer.params[name] = param
                 layer.grads[name] = self.flat_grads[offset : offset + size].reshape(array.shape)
+                self._views.append((index, name, param, layer.grads[name]))
                 offset += size
 
     def forward(self, x: np.ndarray, training: bool = True) -> np.ndarray:
@@ -67,7 +70,22 @@ class Sequential:
         layers = self.layers
         for layer in layers[:0:-1]:
             g = cast(np.ndarray, layer.backward(g))  # an array: every layer but the first returns dJ/d(input)
-        return layers[0].backward(g, input_grad) if layers else g
+        g = layers[0].backward(g, input_grad) if layers else g
+        self._check_views()
+        return g
+
+    def _check_views(self):
+        """:class:`ContractError` if a layer replaced one of its ``params``/``grads`` arrays: the
+        network's flat vectors (which the optimizer updates) would no longer see it."""
+        for index, name, param, grad in self._views:
+            layer = self.layers[index]
+            for kind, kept in (("grads", grad), ("params", param)):
+                if getattr(layer, kind).get(name) is not kept:
+                    what = f"layer {index} ({type(layer).__name__}): backward replaced {kind}[{name!r}] by a new array"
+                    raise ContractError(
+                        f"{what}, so the optimizer, which updates the network's arrays, never sees it. Write into "
+                        f"the array instead: self.{kind}[{name!r}][...] = <the value> (or np.matmul(..., out=...))"
+                    )
 
     def predict(self, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:
         """Output for many rows, evaluated in chunks without caching (``training=False``)."""

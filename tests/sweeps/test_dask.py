@@ -81,3 +81,16 @@ def test_an_existing_cluster_runs_the_grid_and_survives_a_killed_worker(tmp_path
     assert driver.wait(300) == 0, (tmp_path / "s.log").read_text()
     assert next(e for e in events(sweep_dir) if e["event"] == "sweep")["workers"] == 2
     check_killed_trial(sweep_dir, trial, tmp_path)
+
+
+def test_local_cluster_workers_train_without_malloc_trim_and_with_one_blas_thread():
+    from mlp.sweeps.engines import DaskEngine
+
+    engine = DaskEngine(1)
+    try:
+        names = ("MALLOC_TRIM_THRESHOLD_", "OPENBLAS_NUM_THREADS")
+        future = engine.client.submit(lambda: [os.environ.get(n) for n in names], pure=False)
+        assert future.result(timeout=60) == [None, "1"]
+        assert all(address.startswith("tcp://127.0.0.1:") for address in engine.client.scheduler_info()["workers"])
+    finally:
+        engine.close()
