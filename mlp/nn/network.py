@@ -70,9 +70,9 @@ class Sequential:
         layers = self.layers
         for layer in layers[:0:-1]:
             g = cast(np.ndarray, layer.backward(g))  # an array: every layer but the first returns dJ/d(input)
-        g = layers[0].backward(g, input_grad) if layers else g
+        input_gradient = layers[0].backward(g, input_grad) if layers else g
         self._check_views()
-        return g
+        return input_gradient
 
     def _check_views(self):
         """:class:`ContractError` if a layer replaced one of its ``params``/``grads`` arrays: the
