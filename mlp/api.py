@@ -20,6 +20,7 @@ from .data.table import Cells
 from .errors import ArgumentError, CheckpointError, DataError, MlpError, NonFiniteError, clipped
 from .io.files import regular_file
 from .model import Model, load_model, model_path
+from .nn.network import Sequential
 from .reporting.report import build_report, write_report
 from .training import checkpoints, runs
 from .training.callbacks import ProgressPrinter, StopOnSignal
@@ -71,6 +72,7 @@ def train(
     handle_signals: bool = False,
     allow_changed_data: bool = False,
     sample_weight=None,
+    network: Sequential | None = None,
     stream=None,
 ) -> Result:
     """Train the experiment ``config`` describes; return the model, its report and its history.
@@ -97,11 +99,19 @@ def train(
         files are fingerprinted; the change is recorded in the report).
     sample_weight : optional weights (N,) of the rows, >= 0: the training loss of a batch is the
         weighted mean J = Σ w_n L_n / Σ w_n (validation and test scores stay unweighted).
+    network : optional :class:`~mlp.nn.network.Sequential` of layers of your own (``mlp.Layer``
+        subclasses) to train instead of the config's ``model`` section; in memory only (``out=None``:
+        mlp's files hold its built-in architecture). Check a new layer first with :func:`mlp.check_layer`.
     stream : where progress and warnings go (default: standard error).
     """
     stream = stream or sys.stderr
     if resume and (out is None or out is NEW_RUN):
         raise ArgumentError("{resume} needs the run directory to continue as {out}")
+    if network is not None and out is not None:
+        raise ArgumentError(
+            "a network of your own layers trains in memory only (out=None): model files hold mlp's built-in "
+            "architecture, which could not rebuild it"
+        )
     state = None
     if resume:
         state, _ = runs.resume_state(out, config_given=config is not None)
@@ -112,7 +122,7 @@ def train(
         config.to_dict() if isinstance(config, Config) else config, overrides, data_given=data is not None
     )
     rows = data if data is None or isinstance(data, Dataset) else from_arrays(*data)
-    experiment = build_experiment(config, rows, sample_weight)
+    experiment = build_experiment(config, rows, sample_weight, network)
     for note in ignored_keys(config):
         print(f"warning: {note}", file=stream)
     user_callbacks = list(callbacks)

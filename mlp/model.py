@@ -33,7 +33,7 @@ class Model:
     """
 
     network: Sequential
-    architecture: Architecture
+    architecture: Architecture | None  # None: a network of the caller's own layers (not saved)
     config: Config
     task: str
     class_names: list | None
@@ -111,6 +111,11 @@ class Model:
 
     def save(self, path) -> Path:
         """Write ``model.npz`` to ``path`` atomically; return the path."""
+        if self.architecture is None:
+            raise MlpError(
+                f"{path}: this model's network has layers of your own ({self.network!r}); model.npz holds mlp's "
+                f"built-in architecture only: keep the model in Python, or save model.network.state_dict() with NumPy"
+            )
         transform = self.transform.to_metadata()
         metadata = {
             "kind": KIND,

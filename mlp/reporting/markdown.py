@@ -17,10 +17,14 @@ def markdown(report):
     where = "trained in memory (" if model["path"] is None else f"`{model['path']}` (sha256 `{model['sha256'][:16]}…`, "
     lines.append(f"Model {where}{model['parameters']:,} parameters), evaluated on the **{report['split']}** split.")
     arch = report["model"]["architecture"]
+    network = (
+        f"{' → '.join(arch['layers'])} (layers of your own)"
+        if "layers" in arch
+        else f"{arch['input_width']} → {' → '.join(map(str, arch['hidden']))}"
+        f"{' → ' if arch['hidden'] else ''}{arch['n_outputs']}, {arch['activation']}, dropout {arch['dropout']}"
+    )
     lines.append(
-        f"Network: {arch['input_width']} → {' → '.join(map(str, arch['hidden']))}"
-        f"{' → ' if arch['hidden'] else ''}{arch['n_outputs']}, {arch['activation']}, "
-        f"dropout {arch['dropout']}; loss {config['loss']['name']}, "
+        f"Network: {network}; loss {config['loss']['name']}, "
         f"{config['regularization']['name']} (λ = {config['regularization']['lambda']}), "
         f"optimizer {config['optimizer']['name']} (lr {config['optimizer']['lr']})."
     )

@@ -79,7 +79,13 @@ def build_report(model, model_path, outputs, y, rows, split, sizes, training=Non
     """
     scored = len(outputs) > 0
     metrics, errors = evaluate_model(model, outputs, y, rows, ids) if scored else (None, [])
-    architecture = {**model.architecture.to_dict(), "feature_scale": model.transform.scale}
+    if model.architecture is None:  # a network of the caller's own layers
+        architecture = {
+            "layers": [repr(layer) for layer in model.network.layers],
+            "feature_scale": model.transform.scale,
+        }
+    else:
+        architecture = {**model.architecture.to_dict(), "feature_scale": model.transform.scale}
     return {
         "format_version": FORMAT_VERSION,
         "split": split,

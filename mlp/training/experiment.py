@@ -95,7 +95,7 @@ class Experiment:
 
     config: Config
     splits: Splits
-    architecture: Architecture
+    architecture: Architecture | None  # None: a network of the caller's own layers
     network: Sequential
     loss: object
     regularizer: object
@@ -163,6 +163,20 @@ def describe(config: Config, dataset: Dataset | None = None, streams=None):
     return dataset, rows, transform, architecture
 
 
+def _check_network(network, config, width, n_outputs):
+    """A network of the caller's own layers fits the data: ``width`` inputs, ``n_outputs`` outputs."""
+    if not isinstance(network, Sequential):
+        raise ConfigError(f"network: must be an mlp.Sequential of layers, got {type(network).__name__}")
+    if network.dtype != np.dtype(config.training.dtype):
+        raise ConfigError(f"network: its parameters are {network.dtype}; set training.dtype: {network.dtype}")
+    try:
+        output = network.forward(np.zeros((1, width), dtype=network.dtype), training=False)
+    except ValueError as exc:
+        raise ConfigError(f"network: does not take the data's {width} input features ({exc})") from None
+    if np.shape(output) != (1, n_outputs):
+        raise ConfigError(f"network: gives {np.shape(output)[1:]} outputs per row, the data and loss need {n_outputs}")
+
+
 def data_fingerprints(config: Config, given: Dataset | None = None) -> dict:
     """SHA-256 of every file the run reads rows or weights from, by config key (or of the rows given
     as arrays, under ``data``): what a resumed run must find unchanged."""
@@ -181,16 +195,23 @@ def data_fingerprints(config: Config, given: Dataset | None = None) -> dict:
     return prints
 
 
-def build_experiment(config: Config, dataset: Dataset | None = None, sample_weight=None) -> Experiment:
+def build_experiment(
+    config: Config, dataset: Dataset | None = None, sample_weight=None, network: Sequential | None = None
+) -> Experiment:
     """Load (unless given) and split the data, build the network, loss, regularizer, optimizer and schedule.
 
     ``sample_weight`` (N,) weights the training rows in the loss (J = Σ w L / Σ w per batch). A
-    network that would not fit in the memory available is refused before it is built.
+    network that would not fit in the memory available is refused before it is built. ``network``:
+    a :class:`Sequential` of the caller's own layers instead of the config's ``model`` section
+    (its widths must fit the data; its dtype is ``training.dtype``).
     """
     streams = random_streams(config.seed)
-    given = dataset
+    given, given_network = dataset, network
     dataset, rows, transform, architecture = describe(config, dataset, streams)
-    check_fits(architecture, config)
+    if network is None:
+        check_fits(architecture, config)
+    else:
+        _check_network(network, config, transform.width, architecture.n_outputs)
     fingerprints = data_fingerprints(config, given)
     if sample_weight is not None:
         try:
@@ -210,7 +231,7 @@ def build_experiment(config: Config, dataset: Dataset | None = None, sample_weig
     )
     splits.ids = dataset.test_ids if rows.own_test else (None if dataset.ids is None else dataset.ids[rows.test])
     del dataset
-    network = architecture.build(streams["init"], streams["dropout"])
+    network = architecture.build(streams["init"], streams["dropout"]) if network is None else network
     if config.model.init_from is not None:
         try:
             network.load_state_dict(load_state_dict(config.model.init_from))
@@ -226,7 +247,7 @@ def build_experiment(config: Config, dataset: Dataset | None = None, sample_weig
     experiment = Experiment(
         config,
         splits,
-        architecture,
+        architecture if given_network is None else None,
         network,
         loss,
         regularizer,
