@@ -28,7 +28,7 @@ from .data.table import Cells
 from .errors import ArgumentError, Interrupted, MlpError, NonFiniteError, TrialsFailed
 from .io.files import available_memory, human_size, remove_stale_temporaries, write_text_atomic
 from .model import load_model, model_path
-from .nn.gradcheck import check_gradients
+from .nn.gradcheck import compare_layers
 from .reporting.compare import compare as compare_runs
 from .reporting.compare import render
 from .reporting.markdown import summary_line
@@ -323,7 +323,7 @@ def gradcheck(config_path, overrides, rows, entries, tolerance):
     experiment = build_experiment(config)
     x = experiment.splits.X_train[:rows]
     y = experiment.targets["train"][:rows]
-    errors = check_gradients(
+    rows = compare_layers(
         experiment.network,
         experiment.loss,
         x,
@@ -332,11 +332,27 @@ def gradcheck(config_path, overrides, rows, entries, tolerance):
         entries=entries or None,
         rng=np.random.default_rng(config.seed),
     )
-    width = max(map(len, errors))
-    for key, error in errors.items():
-        click.echo(f"{key:<{width}}  {error:.3e}  {'ok' if error < tolerance else 'FAIL'}")
-    worst = max(errors.values())
-    click.echo(f"max relative error {worst:.3e} (tolerance {tolerance:g})")
+    table = [["array", "layer", "max rel. error", "worst entry", "analytic", "numeric", "", "at a kink"]]
+    for row in rows:
+        verdict = "ok" if row.error < tolerance else "FAIL"
+        where = "[" + ", ".join(map(str, row.index)) + "]"
+        table.append(
+            [
+                f"{row.layer}.{row.key}",
+                row.name,
+                f"{row.error:.3e}",
+                where,
+                f"{row.analytic:.8g}",
+                f"{row.numeric:.8g}",
+                verdict,
+                f"{row.kinks} left out" if row.kinks else "",
+            ]
+        )
+    widths = [max(len(line[i]) for line in table) for i in range(len(table[0]))]
+    for line in table:
+        click.echo("  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip())
+    worst = max(row.error for row in rows)
+    click.echo(f"max relative error {worst:.3e} (tolerance {tolerance:g}; N.input: dJ/d of layer N's input)")
     if not worst < tolerance:
         sys.exit(1)
 

@@ -140,3 +140,40 @@ def test_the_replaced_array_would_have_stopped_training_silently():
     assert np.array_equal(layer.params["W"], before[:6].reshape(2, 3))  # W never moved
     assert not np.array_equal(layer.params["b"], before[6:])  # b, written in place, did
     assert np.abs(layer.grads["W"]).sum() > 0  # the layer computed gradients the optimizer never saw
+
+
+def test_gradcheck_by_layer_points_at_the_broken_layer_and_names_parameter_free_ones():
+    from mlp.nn.gradcheck import compare_layers
+    from mlp.nn.losses import get_loss
+
+    rng = np.random.default_rng(0)
+    model = mlp.Sequential(
+        [mlp.Linear(3, 5, dtype=np.float64, rng=rng), WrongDerivative(), mlp.Linear(5, 2, dtype=np.float64, rng=rng)]
+    )
+    rows = compare_layers(model, get_loss("cross_entropy"), rng.standard_normal((4, 3)), np.array([0, 1, 1, 0]))
+    table = {(row.layer, row.name, row.key): row for row in rows}
+    assert list(table) == [
+        (0, "Linear", "W"),
+        (0, "Linear", "b"),
+        (0, "Linear", "input"),
+        (1, "WrongDerivative", "input"),
+        (2, "Linear", "W"),
+        (2, "Linear", "b"),
+        (2, "Linear", "input"),
+    ]
+    assert all(table[2, "Linear", key].error < 1e-8 for key in ("W", "b", "input"))  # above the bug: right
+    broken = table[1, "WrongDerivative", "input"]
+    assert broken.error > 0.1 and abs(broken.analytic - broken.numeric) > 1e-3
+
+
+def test_an_entry_at_a_relu_kink_is_left_out_and_counted():
+    from mlp.nn.gradcheck import compare_layers
+    from mlp.nn.losses import get_loss
+
+    linear = mlp.Linear(2, 2, dtype=np.float64, rng=np.random.default_rng(0))
+    model = mlp.Sequential([linear, mlp.ReLU(), mlp.Linear(2, 2, dtype=np.float64, rng=np.random.default_rng(1))])
+    x = np.array([[1.0, 2.0]])
+    linear.params["b"][0] = 1e-5 - x[0] @ linear.params["W"][0]  # unit 0's input is 1e-5: a kink within 2ε
+    rows = compare_layers(model, get_loss("squared"), x, np.array([[0.5, -0.5]]))
+    relu = next(row for row in rows if row.name == "ReLU")
+    assert relu.kinks == 1 and relu.error < 1e-8
