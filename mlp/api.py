@@ -190,6 +190,7 @@ def _report(experiment, trainer, model, path, history, run_dir):
     """The report on the test split (written into ``run_dir`` unless it is ``None``)."""
     splits, state = experiment.splits, trainer.state
     n_train, sizes = len(splits.X_train), splits.sizes()
+    training_rows = _plane_rows(model, splits)
     # The training rows are done with: free them before the report (and matplotlib) need memory.
     splits.X_train = splits.X_val = trainer.batches = None
     experiment.targets.clear()
@@ -206,8 +207,20 @@ def _report(experiment, trainer, model, path, history, run_dir):
     }
     report = build_report(model, path, outputs, y, splits.test_rows, "test", sizes, training, ids=splits.ids)
     if run_dir is not None:
-        write_report(report, run_dir, model, history, outputs, y)
+        write_report(report, run_dir, model, history, outputs, y, training_rows)
     return report
+
+
+def _plane_rows(model, splits):
+    """The training rows in the units of the data, for a decision boundary: a classifier of two
+    numeric features only (``None`` otherwise)."""
+    transform = model.transform
+    if model.task != "classification" or transform.encoding is not None or transform.width != 2:
+        return None
+    raw = splits.X_train.astype(np.float64)
+    if transform.standardizer is not None:
+        raw = transform.standardizer.inverse(raw)
+    return raw / transform.scale, np.asarray(splits.y_train)
 
 
 def _finished_run(run_dir: Path) -> Result:

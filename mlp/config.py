@@ -25,6 +25,7 @@ from typing import Any, ClassVar
 import yaml
 
 from .data.datasets import BUILTIN
+from .data.toy import TOY, check_params
 from .errors import ArgumentError, ConfigError, shown
 from .io.files import regular_file
 from .nn.initializers import INITIALIZERS
@@ -53,8 +54,8 @@ def setting(kind, default=None, *, key=None, **constraints):
     """A dataclass field declared by its :class:`Setting` (its YAML key: ``key``, else the field's name)."""
     spec = Setting(kind, default, **constraints)
     metadata = {"setting": spec, "key": key}
-    if isinstance(default, list):
-        return field(default_factory=lambda: list(default), metadata=metadata)
+    if isinstance(default, list | dict):
+        return field(default_factory=lambda: type(default)(default), metadata=metadata)
     return field(default=default, metadata=metadata)
 
 
@@ -98,6 +99,9 @@ class DataConfig:
     impute: ImputeConfig = section(ImputeConfig)
     max_categories: int = setting("int", 50, low=1, doc="a categorical column with more levels is an error")
     drop_missing_target: bool = setting("bool", False, doc="drop rows whose target is missing (else an error)")
+    params: dict = setting(
+        "mapping", {}, doc=f"a generated 2-D data set's n, noise, seed and own keys ({', '.join(TOY)})"
+    )
 
 
 @dataclass
@@ -402,6 +406,10 @@ def resolve(raw, name=None, data_given=False) -> Config:
         data.name = data.path = data.test_path = None
     elif (data.name is None) == (data.path is None):
         raise ConfigError("data: give exactly one of data.name (a built-in data set) and data.path (a file)")
+    if data.name in TOY:
+        data.params = check_params(data.name, data.params)  # every default filled in: config.yaml shows them
+    elif data.params:
+        raise ConfigError(f"data.params: only the generated data sets take params ({', '.join(TOY)})")
     if config.name is None:
         config.name = name or data.name or "run"
     if any(c in config.name for c in "/\\\0"):

@@ -80,7 +80,8 @@ class Setting:
     ``kind``: ``"int"``, ``"float"``, ``"bool"``, ``"str"``, ``"name"`` (one of ``choices``),
     ``"path"`` (a string, or a list of two for an IDX pair), ``"widths"`` (a list of integers
     >= 1), ``"pair"`` (two numbers in [0, 1)), ``"names"`` (a list of column names),
-    ``"names_or_auto"`` (``auto`` or a list of column names). A number written ``1e-3`` (a string to YAML 1.1)
+    ``"names_or_auto"`` (``auto`` or a list of column names), ``"mapping"`` (a mapping, checked by its
+    user). A number written ``1e-3`` (a string to YAML 1.1)
     is read as a number. ``arg`` is the keyword the component's constructor
     takes (default: the key itself).
     """
@@ -148,6 +149,10 @@ class Setting:
             if duplicated:
                 raise ConfigError(f"{path}: names column {duplicated[0]!r} twice")
             return list(value)
+        if kind == "mapping":
+            if not isinstance(value, dict):
+                raise ConfigError(f"{path}: must be a mapping of keys to values, got {shown(value)}")
+            return dict(value)
         if kind == "pair":
             if not isinstance(value, list) or len(value) != 2:
                 raise ConfigError(f"{path}: must be a list of two numbers, got {shown(value)}")

@@ -19,6 +19,7 @@ from ..errors import DataError, shown
 from ..io.files import read_bytes, read_npz
 from .encoding import cell_text
 from .table import MISSING_MARKERS, Cells, read_csv_columns
+from .toy import TOY, generate
 
 TASKS = ("classification", "regression")
 
@@ -83,6 +84,7 @@ BUILTIN = {
     "diabetes": {"file": "diabetes.csv", "target": "progression", "task": "regression"},
     "penguins": {"file": "penguins.csv", "target": "species", "task": "classification"},
     "cars": {"file": "cars.csv", "target": "Miles_per_Gallon", "task": "regression"},
+    **{name: {"kind": "toy"} for name in TOY},  # generated, with data.params
 }
 
 
@@ -99,16 +101,24 @@ def builtin_files(name):
     if name not in BUILTIN:
         raise DataError(f"unknown data set {name!r}; built-in data sets: {', '.join(sorted(BUILTIN))}")
     spec, root = BUILTIN[name], data_dir()
+    if spec.get("kind") == "toy":
+        return []  # drawn from data.params, which the config holds
     if spec.get("kind") == "idx":
         return [root / "mnist" / file for file in MNIST_FILES]
     return [root / "tabular" / spec["file"]]
 
 
-def load_builtin(name, id_column=None, drop_missing_target=False):
+def load_builtin(name, id_column=None, drop_missing_target=False, params=None):
     """Load a built-in data set by name (``DataError`` lists the valid names); a table's
-    ``id_column`` and missing targets are handled as for a file (:func:`load_csv`)."""
+    ``id_column`` and missing targets are handled as for a file (:func:`load_csv`); a generated
+    2-D set (:mod:`mlp.data.toy`) is drawn with ``params``."""
     files = builtin_files(name)
     spec = BUILTIN[name]
+    if spec.get("kind") == "toy":
+        X, y = generate(name, params or {})
+        return from_arrays(
+            X, y, name=name, feature_names=["x1", "x2"], class_names=[str(k) for k in range(y.max() + 1)]
+        )
     if spec.get("kind") == "idx":
         train = load_idx_pair(files[0], files[1], name)
         test = load_idx_pair(files[2], files[3], name)

@@ -4,6 +4,8 @@ No pyplot and no ``matplotlib.use``: the backend a caller chose (a notebook's) i
 runs trained in several threads can write their reports at the same time.
 """
 
+import numpy as np
+
 from ..io.files import write_atomic
 
 
@@ -95,6 +97,50 @@ def regression(y_true, y_pred, out_dir):
     ax.grid(alpha=0.3)
     _save(fig, out_dir / "residuals.png")
     return {"predicted_vs_true": "predicted_vs_true.png", "residuals": "residuals.png"}
+
+
+def decision_boundary(model, X, labels, path, resolution=300):
+    """The plane of the model's two inputs coloured by predicted class, the rows ``X`` (N, 2) on
+    top in their true class's colour."""
+    from matplotlib.colors import ListedColormap
+
+    low, high = X.min(axis=0), X.max(axis=0)
+    pad = 0.1 * np.maximum(high - low, 1e-9)
+    xs = np.linspace(low[0] - pad[0], high[0] + pad[0], resolution)
+    ys = np.linspace(low[1] - pad[1], high[1] + pad[1], resolution)
+    grid = np.column_stack([np.repeat(xs, resolution), np.tile(ys, resolution)])
+    predicted = model.predict_from_outputs(model.outputs(grid, "the plane")).reshape(resolution, resolution)
+    k = len(model.class_names)
+    colors = [f"C{i % 10}" for i in range(k)]
+    fig = _figure(6, 5.4)
+    ax = fig.subplots()
+    extent = (xs[0], xs[-1], ys[0], ys[-1])
+    ax.imshow(
+        predicted.T,
+        origin="lower",
+        extent=extent,
+        aspect="auto",
+        cmap=ListedColormap(colors),
+        alpha=0.3,
+        vmin=-0.5,
+        vmax=k - 0.5,
+        interpolation="nearest",
+    )
+    for index, name in enumerate(model.class_names):
+        chosen = labels == index
+        ax.scatter(
+            X[chosen, 0],
+            X[chosen, 1],
+            s=14,
+            color=colors[index],
+            edgecolor="black",
+            linewidth=0.4,
+            label=f"class {name}",
+        )
+    names = model.transform.input_columns
+    ax.set(title="Decision regions and training rows", xlabel=names[0], ylabel=names[1])
+    ax.legend(loc="best", fontsize="small")
+    return _save(fig, path)
 
 
 def metric_versus_values(columns, metric, path):

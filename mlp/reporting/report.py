@@ -110,8 +110,9 @@ def build_report(model, model_path, outputs, y, rows, split, sizes, training=Non
     }
 
 
-def write_report(report, out_dir, model, history=(), outputs=None, y=None):
-    """Write ``report.json``, the PNG plots and ``report.md`` into ``out_dir``."""
+def write_report(report, out_dir, model, history=(), outputs=None, y=None, training_rows=None):
+    """Write ``report.json``, the PNG plots and ``report.md`` into ``out_dir``; ``training_rows``
+    ``(X (N, 2) raw features, y (N,) classes)`` of a model with two inputs draw its decision boundary."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     if history:
@@ -125,6 +126,11 @@ def write_report(report, out_dir, model, history=(), outputs=None, y=None):
         else:
             predicted = model.predict_from_outputs(outputs)
             report["plots"].update(plots.regression(np.asarray(y, dtype=float), predicted, out_dir))
+    if training_rows is not None:
+        X, labels = training_rows
+        report["plots"]["decision_boundary"] = plots.decision_boundary(
+            model, X, labels, out_dir / "decision_boundary.png"
+        )
     write_json_atomic(out_dir / "report.json", report)
     write_text_atomic(out_dir / "report.md", markdown(report))
     return report

@@ -46,7 +46,7 @@ def align_labels(labels, names, class_names, source):
 def load_dataset(data):
     """The rows a config's ``data`` section names: a built-in set, or a file (and a test file)."""
     if data.name is not None:
-        return load_builtin(data.name, data.id_column, data.drop_missing_target)
+        return load_builtin(data.name, data.id_column, data.drop_missing_target, data.params)
     dataset = load_path(data.path, data.target, data.task, data.id_column, data.drop_missing_target)
     if data.test_path is not None:
         test = load_path(data.test_path, data.target, data.task, data.id_column, data.drop_missing_target)

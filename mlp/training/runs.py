@@ -32,6 +32,7 @@ RUN_FILES = (
     "confusion_matrix.png",
     "predicted_vs_true.png",
     "residuals.png",
+    "decision_boundary.png",
 )
 
 
