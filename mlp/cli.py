@@ -1,4 +1,4 @@
-"""The ``mlp`` command line: train, evaluate, predict, summary, gradcheck, compare, sweep.
+"""The ``mlp`` command line: train, evaluate, predict, summary, gradcheck, explain, compare, sweep.
 
 Click commands only: each parses its arguments, calls the library (:mod:`mlp.api` for training and
 evaluation) and prints. Errors a user can cause (:class:`~mlp.errors.MlpError`: bad input, a network
@@ -26,6 +26,8 @@ from .data.datasets import BUILTIN, column_text, read_feature_rows
 from .data.encoding import DataWarning
 from .data.table import Cells
 from .errors import ArgumentError, Interrupted, MlpError, NonFiniteError, TrialsFailed
+from .explain.expression import dot, explain_expression
+from .explain.network import explain_network
 from .io.files import available_memory, human_size, remove_stale_temporaries, write_text_atomic
 from .model import load_model, model_path
 from .nn.gradcheck import compare_layers
@@ -355,6 +357,41 @@ def gradcheck(config_path, overrides, rows, entries, tolerance):
     click.echo(f"max relative error {worst:.3e} (tolerance {tolerance:g}; N.input: dJ/d of layer N's input)")
     if not worst < tolerance:
         sys.exit(1)
+
+
+# ---------------------------------------------------------------------------------------- explain
+
+
+@main.command()
+@click.argument("source", metavar="[CONFIG|MODEL]", required=False, type=click.Path())
+@click.option("--expr", metavar="EXPR", help="A scalar expression to work through instead (e.g. '(x + y) * z').")
+@click.option("--at", "at", metavar="x=-2,y=5", help="With --expr: the variables' values.")
+@click.option("--rows", type=click.IntRange(min=1), default=2, show_default=True, help="Rows of the minibatch.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Which rows (seeded draw).")
+@click.option("--format", "fmt", type=click.Choice(["text", "markdown", "latex"]), default="text", show_default=True)
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override a config key (dotted path; value parsed as YAML). Repeatable.",
+)
+@click.option("--dot", "dot_path", type=click.Path(dir_okay=False), help="With --expr: also write the graph as DOT.")
+def explain(source, expr, at, rows, seed, fmt, overrides, dot_path):
+    """Work Algorithms 6.3 and 6.4 through a minibatch of CONFIG's (or MODEL's) data, layer by layer,
+    with finite differences beside every gradient; or, with --expr, Algorithms 6.1 and 6.2 through a
+    scalar computation graph."""
+    if (source is None) == (expr is None):
+        raise ArgumentError("explain needs a CONFIG or MODEL, or --expr EXPR (one of them)")
+    if expr is None:
+        if at is not None or dot_path is not None:
+            raise ArgumentError("--at and --dot go with --expr")
+        click.echo(explain_network(source, rows, fmt, seed, overrides), nl=False)
+        return
+    text, graph = explain_expression(expr, at, fmt)
+    if dot_path is not None:
+        write_text_atomic(Path(dot_path), dot(graph))
+    click.echo(text, nl=False)
 
 
 # ---------------------------------------------------------------------------------------- compare

@@ -30,11 +30,11 @@ FLOOR = 1e-5
 KINK = 1e-3  # relative disagreement of the ±ε and ±2ε differences that marks a kink in between
 
 
-def _random_states(model):
+def random_states(model):
     return [(layer.rng, layer.rng.bit_generator.state) for layer in model.layers if hasattr(layer, "rng")]
 
 
-def _objective(model, loss, x, y, regularizer, states):
+def objective(model, loss, x, y, regularizer, states):
     for rng, state in states:
         rng.bit_generator.state = state
     value = loss.forward(model.forward(x, training=True), y)
@@ -89,9 +89,9 @@ def compare_layers(model, loss, x, y, regularizer=None, eps=1e-4, entries=None, 
     if model.dtype != np.float64:
         raise ValueError(f"gradcheck needs a float64 model, got {model.dtype} (build it with dtype=np.float64)")
     x = np.array(x, dtype=np.float64)
-    states = _random_states(model)
-    floor = FLOOR * max(1.0, abs(_objective(model, loss, x, y, regularizer, states)))
-    inputs = _layer_inputs(model, x, states)
+    states = random_states(model)
+    floor = FLOOR * max(1.0, abs(objective(model, loss, x, y, regularizer, states)))
+    inputs = layer_inputs(model, x, states)
     g = loss.backward()
     input_grads = [None] * len(model.layers)
     for index in range(len(model.layers) - 1, -1, -1):
@@ -106,18 +106,18 @@ def compare_layers(model, loss, x, y, regularizer=None, eps=1e-4, entries=None, 
         arrays.append(("input", inputs[index], input_grads[index]))
         for key, array, analytic in arrays:
 
-            def objective(index=index, key=key):
+            def measured(index=index, key=key):
                 if key == "input":
-                    return _objective_from(model, index, x, inputs[index], loss, y, regularizer, states)
-                return _objective(model, loss, x, y, regularizer, states)
+                    return objective_from(model, index, x, inputs[index], loss, y, regularizer, states)
+                return objective(model, loss, x, y, regularizer, states)
 
             rows.append(
-                _compare(index, type(layer).__name__, key, array, analytic, objective, eps, entries, pick, floor)
+                _compare(index, type(layer).__name__, key, array, analytic, measured, eps, entries, pick, floor)
             )
     return rows
 
 
-def _layer_inputs(model, x, states):
+def layer_inputs(model, x, states):
     """h⁽ᵏ⁻¹⁾ for every layer k (copies), from one training forward with the held dropout masks."""
     for rng, state in states:
         rng.bit_generator.state = state
@@ -128,7 +128,7 @@ def _layer_inputs(model, x, states):
     return inputs
 
 
-def _objective_from(model, start, x, h, loss, y, regularizer, states):
+def objective_from(model, start, x, h, loss, y, regularizer, states):
     """J with layer ``start``'s input replaced by ``h``; the layers below still run on ``x`` so that
     a shared dropout generator draws the same masks as in a full forward."""
     for rng, state in states:
@@ -142,11 +142,12 @@ def _objective_from(model, start, x, h, loss, y, regularizer, states):
     return value + (regularizer.penalty(model) if regularizer is not None else 0.0)
 
 
-def _compare(index, name, key, array, analytic, objective, eps, entries, rng, floor):
+def numeric_gradient(objective, array, picked, eps=1e-4, floor=FLOOR):
+    """``(numeric, smooth)`` at the flat entries ``picked`` of ``array`` (changed in place and
+    restored): the fourth-order central difference of ``objective()``, and whether J is smooth there
+    (its differences over ±ε and ±2ε agree; across a kink — ReLU at 0, a hinge's margin — they do
+    not, and no finite difference is the derivative)."""
     flat = array.reshape(-1)
-    picked = np.arange(flat.size)
-    if entries is not None and flat.size > entries:
-        picked = np.sort(rng.choice(flat.size, entries, replace=False))
     numeric = np.zeros(len(picked))
     smooth = np.ones(len(picked), dtype=bool)
     for slot, j in enumerate(picked):
@@ -157,10 +158,16 @@ def _compare(index, name, key, array, analytic, objective, eps, entries, rng, fl
             values.append(objective())
         flat[j] = saved
         numeric[slot] = (values[0] - 8 * values[1] + 8 * values[2] - values[3]) / (12 * eps)
-        # The central differences over ±ε and ±2ε agree to O(ε²) where J is smooth; across a kink
-        # (ReLU at 0, a hinge's margin) they do not, and no finite difference is the derivative.
         narrow, wide = (values[2] - values[1]) / (2 * eps), (values[3] - values[0]) / (4 * eps)
         smooth[slot] = abs(narrow - wide) <= KINK * max(abs(narrow) + abs(wide), floor)
+    return numeric, smooth
+
+
+def _compare(index, name, key, array, analytic, objective, eps, entries, rng, floor):
+    picked = np.arange(array.size)
+    if entries is not None and array.size > entries:
+        picked = np.sort(rng.choice(array.size, entries, replace=False))
+    numeric, smooth = numeric_gradient(objective, array, picked, eps, floor)
     kinks = int(np.sum(~smooth))
     mine, numeric, picked = analytic.reshape(-1)[picked][smooth], numeric[smooth], picked[smooth]
     if mine.size == 0:
