@@ -74,7 +74,7 @@ def test_every_printed_gradient_matches_independent_finite_differences(overrides
         elif k is None:  # g ← ∇_ŷ J
             output = inputs[-1].copy()
             expected = independent_gradient(
-                lambda: float(loss.forward(output, y)) + regularizer.penalty(network), output
+                lambda o=output: float(loss.forward(o, y)) + regularizer.penalty(network), output
             )
         else:  # the gradient on some layer's input: find the layer by shape and order
             index = _layer_of(worked.backward, quantity, layers)
