@@ -56,13 +56,14 @@ def test_mnist_builtin():
 
 
 def test_builtin_names_and_env_override(tmp_path, monkeypatch):
-    with pytest.raises(DataError, match="unknown data set 'mnsit'; built-in data sets: breast_cancer, cars, diabetes"):
+    with pytest.raises(DataError, match="unknown data set .mnsit.; built-in data sets: blobs, breast_cancer, cars, circles, diabetes"):
         load_builtin("mnsit")
     monkeypatch.setenv("MLP_DATA_DIR", str(tmp_path))
     (tmp_path / "tabular").mkdir()
     (tmp_path / "tabular" / "iris.csv").write_text("a,species\n1,x\n2,y\n")
     assert load_builtin("iris").X.shape == (2, 1)
-    assert set(BUILTIN) == {"mnist", "digits", "iris", "wine", "breast_cancer", "diabetes", "penguins", "cars"}
+    files = {"mnist", "digits", "iris", "wine", "breast_cancer", "diabetes", "penguins", "cars"}
+    assert set(BUILTIN) == files | {"spirals", "moons", "circles", "xor", "blobs"}
 
 
 def write(path, text):
