@@ -12,7 +12,7 @@ from .render import Renderer
 from .trace import trace
 
 
-def experiment_of(source, overrides=(), seed=0):
+def experiment_of(source, overrides=()):
     """The float64 experiment of a config file, or of a trained model (its config, its weights)."""
     path = Path(source)
     if path.is_dir() or path.suffix == ".npz":
@@ -46,30 +46,42 @@ def network_trace(source, rows=2, seed=0, overrides=()):
 
 
 def explain_network(source, rows=2, fmt="text", seed=0, overrides=()):
-    """The worked example as text in ``fmt`` (``text``, ``markdown`` or ``latex``)."""
+    """The worked example of a config or model file as text in ``fmt`` (``text``, ``markdown`` or
+    ``latex``)."""
     experiment, worked, labels = network_trace(source, rows, seed, overrides)
-    return document(worked, experiment, labels, fmt)
-
-
-def document(worked, experiment, labels, fmt):
-    out = Renderer(fmt)
     config, splits = experiment.config, experiment.splits
+    targets = (
+        ", ".join(splits.class_names[int(v)] for v in labels)
+        if splits.task == "classification"
+        else "regression targets"
+    )
+    where = f"rows {worked.rows} of the training split (after the feature transform)"
+    return document(worked, fmt, config.data.name or config.data.path, where, targets, config.regularization.name)
+
+
+def explain_layers(network, loss, x, y, regularizer=None, fmt="text") -> str:
+    """The worked example for any float64 :class:`~mlp.nn.network.Sequential` — layers of your own
+    included — on rows ``x`` (N, d) with targets ``y`` in the loss's form (class indices, or values)."""
+    if network.dtype != np.float64:
+        raise MlpError(f"explain needs a float64 network, got {network.dtype} (build its layers with dtype=np.float64)")
+    worked = trace(network, loss, regularizer, x, y, repr(network), list(range(len(x))))
+    name = "no" if regularizer is None else type(regularizer).__name__
+    return document(worked, fmt, "the rows given", "the rows given", f"y = {np.asarray(y).tolist()}", name)
+
+
+def document(worked, fmt, data_name, where, targets, penalty_name):
+    """The trace ``worked`` as text: title, conventions, forward, loss, backward."""
+    out = Renderer(fmt)
     n, d = worked.x.shape
-    title = f"Algorithms 6.3 and 6.4 on {n} rows of {config.data.name or config.data.path}"
+    title = f"Algorithms 6.3 and 6.4 on {n} rows of {data_name}"
     if fmt == "markdown":
         out.lines += [f"## {title}", ""]
     elif fmt == "latex":
         out.lines += [f"\\subsection*{{{title}}}"]
     else:
         out.lines += [title, "=" * len(title)]
-    shown_labels = (
-        ", ".join(splits.class_names[int(v)] for v in labels)
-        if splits.task == "classification"
-        else "regression targets"
-    )
     out.paragraph(
-        f"Network: {worked.source}, in float64. Rows {worked.rows} of the training split (after the feature "
-        f"transform); targets: {shown_labels}. Rows are examples: "
+        f"Network: {worked.source}, in float64. {where[0].upper()}{where[1:]}; targets: {targets}. Rows are examples: "
         + out.math(r"h^{(0)} = x")
         + f" is {n}×{d} (N × d), "
         + out.math(r"W^{(k)}")
@@ -95,7 +107,7 @@ def document(worked, experiment, labels, fmt):
         + out.math(r"\lambda")
         + f" = {objective['lam']:g}, "
         + out.math(r"\lambda \Omega")
-        + f" = {config.regularization.name} penalty of the weights)"
+        + f" = {penalty_name} penalty of the weights)"
     )
     out.heading("Backward (Algorithm 6.4)")
     current = None

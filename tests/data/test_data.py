@@ -56,7 +56,9 @@ def test_mnist_builtin():
 
 
 def test_builtin_names_and_env_override(tmp_path, monkeypatch):
-    with pytest.raises(DataError, match="unknown data set .mnsit.; built-in data sets: blobs, breast_cancer, cars, circles, diabetes"):
+    with pytest.raises(
+        DataError, match="unknown data set .mnsit.; built-in data sets: blobs, breast_cancer, cars, circles, diabetes"
+    ):
         load_builtin("mnsit")
     monkeypatch.setenv("MLP_DATA_DIR", str(tmp_path))
     (tmp_path / "tabular").mkdir()
