@@ -92,3 +92,19 @@ def rewrite(path, edit):
         metadata.pop(key)
     edit(arrays, metadata)
     checkpoint.save_atomic(path, arrays, metadata)
+
+
+class Softsign(mlp.Layer):
+    """A layer of one's own: f(a) = a / (1 + |a|), f'(a) = 1 / (1 + |a|)²."""
+
+    def __init__(self):
+        super().__init__()
+        self._a = None
+
+    def forward(self, x, training=True):
+        self._a = x if training else None
+        return x / (1 + np.abs(x))
+
+    def backward(self, g, input_grad=True):
+        a = self._cached(self._a)
+        return g / (1 + np.abs(a)) ** 2 if input_grad else None

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import mlp
-from helpers import CONFIGS_DIR, run
+from helpers import CONFIGS_DIR, Softsign, run
 from mlp.config import load_config
 from mlp.errors import MlpError
 from mlp.explain.network import explain_network, network_trace
@@ -161,18 +161,6 @@ def test_bad_requests_are_one_line_and_status_2(args, message):
 
 
 def test_a_network_of_ones_own_layers_is_explained_through_the_api():
-    class Softsign(mlp.Layer):
-        def __init__(self):
-            super().__init__()
-            self._a = None
-
-        def forward(self, x, training=True):
-            self._a = x if training else None
-            return x / (1 + np.abs(x))
-
-        def backward(self, g, input_grad=True):
-            return g / (1 + np.abs(self._cached(self._a))) ** 2
-
     rng = np.random.default_rng(0)
     network = mlp.Sequential(
         [mlp.Linear(3, 4, dtype=np.float64, rng=rng), Softsign(), mlp.Linear(4, 2, dtype=np.float64, rng=rng)]

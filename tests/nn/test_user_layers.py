@@ -5,26 +5,11 @@ import numpy as np
 import pytest
 
 import mlp
+from helpers import Softsign
 from mlp.errors import ArgumentError, ConfigError, MlpError
 from mlp.reporting.markdown import markdown
 
 IRIS = {"seed": 0, "data": {"name": "iris"}, "training": {"epochs": 40}}
-
-
-class Softsign(mlp.Layer):
-    """f(a) = a / (1 + |a|); f'(a) = 1 / (1 + |a|)²."""
-
-    def __init__(self):
-        super().__init__()
-        self._a = None
-
-    def forward(self, x, training=True):
-        self._a = x if training else None
-        return x / (1 + np.abs(x))
-
-    def backward(self, g, input_grad=True):
-        a = self._cached(self._a)
-        return g / (1 + np.abs(a)) ** 2 if input_grad else None
 
 
 def network(dtype=np.float32, width=4):
