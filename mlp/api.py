@@ -24,6 +24,7 @@ from .nn.network import Sequential
 from .reporting.report import build_report, write_report
 from .training import checkpoints, runs
 from .training.callbacks import ProgressPrinter, StopOnSignal
+from .training.diagnostics import Diagnostics, findings
 from .training.experiment import Experiment, align_labels, build_experiment, load_dataset, random_streams
 from .training.trainer import Callback, Trainer
 
@@ -135,7 +136,7 @@ def train(
         if state == "restart":
             print(f"{run_dir} has no checkpoint yet (stopped during its first epoch): starting it over", file=stream)
     metrics_log, signals = runs.MetricsLog(run_dir, stream), StopOnSignal()
-    run_callbacks = [metrics_log, checkpoints.Checkpointer(run_dir, config.training.checkpoint_seconds)]
+    run_callbacks = [*_diagnostics(config), metrics_log, checkpoints.Checkpointer(run_dir, config.training.checkpoint_seconds)]
     run_callbacks += [] if quiet else [ProgressPrinter(stream)]
     run_callbacks += [signals] if handle_signals else []
     try:
@@ -165,7 +166,13 @@ def train(
     return Result(model, report, history, run_dir)
 
 
+def _diagnostics(config):
+    """The diagnostics callback (before the metrics log, which writes what it adds), unless off."""
+    return [Diagnostics()] if config.training.diagnostics else []
+
+
 def _train_in_memory(experiment: Experiment, callbacks, quiet, stream) -> Result:
+    callbacks = [*callbacks, *_diagnostics(experiment.config)]
     trainer = Trainer(experiment, callbacks if quiet else [*callbacks, ProgressPrinter(stream)])
     if not quiet:
         _announce(experiment, None, stream)
@@ -191,6 +198,9 @@ def _report(experiment, trainer, model, path, history, run_dir):
     splits, state = experiment.splits, trainer.state
     n_train, sizes = len(splits.X_train), splits.sizes()
     training_rows = _plane_rows(model, splits)
+    majority = None
+    if splits.task == "classification" and len(splits.y_val):
+        majority = float(np.bincount(np.asarray(splits.y_val)).max() / len(splits.y_val))
     # The training rows are done with: free them before the report (and matplotlib) need memory.
     splits.X_train = splits.X_val = trainer.batches = None
     experiment.targets.clear()
@@ -204,6 +214,7 @@ def _report(experiment, trainer, model, path, history, run_dir):
         "wall_time_seconds": state.elapsed,
         "samples_per_second": seen / state.elapsed if state.elapsed else 0.0,
         "data_changed_on_resume": state.data_changed,
+        "findings": findings(history, splits.task, majority),
     }
     report = build_report(model, path, outputs, y, splits.test_rows, "test", sizes, training, ids=splits.ids)
     if run_dir is not None:

@@ -186,6 +186,8 @@ def train(config_path, overrides, out, resume_dir, overwrite, quiet, allow_chang
         )
         return
     click.echo(summary_line(result.report, result.run_dir))
+    for finding in (result.report["training"] or {}).get("findings", []):
+        click.echo(f"finding: {finding}")
 
 
 # --------------------------------------------------------------------------------------- evaluate

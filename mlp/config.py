@@ -209,6 +209,9 @@ class TrainingConfig:
         doc="also save last.npz inside an epoch once this long has "
         "passed since the last save (null: at epoch ends only)",
     )
+    diagnostics: bool = setting(
+        "bool", True, doc="per-layer gradient norms, update ratios, dead or saturated units, and findings"
+    )
     early_stopping: EarlyStoppingConfig = section(EarlyStoppingConfig)
 
 

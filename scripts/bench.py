@@ -2,6 +2,7 @@
 
     python scripts/bench.py [--rounds 5] [--workloads W1,W2,W3]
                             [--contenders mlp,pytorch,sklearn,numpy,blas,gemm] [--json out.json] [--profile]
+    python scripts/bench.py --diagnostics [--rounds 7] [--workloads W1,W2,W3]
 
 Each workload trains one epoch of MNIST (60000 × 784, float32, ReLU, cross-entropy):
 W1 784-16-16-10 batch 32 plain SGD; W2 784-256-256-10 batch 128 SGD momentum 0.9;
@@ -15,6 +16,9 @@ the ratios to PyTorch and to the plain NumPy loop taken pair by pair within each
 products, and how far the process's resident memory grew above its level at the start of the
 contender's epochs (the kernel's high-water mark, Linux only). A contender that is not
 installed (or a BLAS not found) is reported as absent. ``--profile`` prints where mlp's epoch time goes instead.
+``--diagnostics`` measures what the training diagnostics cost: two trainers of the same workload with
+MNIST's default 10% validation split, one with the diagnostics callback and one without, their
+epochs (validation included) alternated; it prints the median same-round ratio.
 """
 
 import argparse
@@ -81,7 +85,7 @@ def epoch_flops(n, sizes):
 # ----------------------------------------------------------------------------- contenders
 
 
-def mlp_contender(spec):
+def mlp_contender(spec, validation=0.0, callbacks=()):
     """One epoch of mlp's own trainer (``Trainer.run_epoch``), no callbacks, no validation split."""
     from mlp.config import resolve
     from mlp.training.experiment import build_experiment
@@ -89,14 +93,42 @@ def mlp_contender(spec):
 
     config = resolve(
         {
-            "data": {"name": "mnist", "validation_split": 0.0},
+            "data": {"name": "mnist", "validation_split": validation},
             "model": {"hidden": spec["hidden"], "activation": "relu"},
             "loss": {"name": "cross_entropy"},
             "optimizer": {"name": "sgd", "lr": spec["lr"], "momentum": spec["momentum"]},
             "training": {"epochs": 1000, "batch_size": spec["batch"]},
         }
     )
-    return Trainer(build_experiment(config)).run_epoch
+    trainer = Trainer(build_experiment(config), callbacks)
+    for callback in trainer.callbacks:
+        callback.on_train_begin(trainer)
+    return trainer.run_epoch
+
+
+def diagnostics_cost(names, rounds):
+    """Median same-round ratio of an epoch with the diagnostics callback to one without."""
+    from mlp.training.diagnostics import Diagnostics
+
+    for name in names:
+        spec = WORKLOADS[name]
+        plain, diagnosed = mlp_contender(spec, 0.1), mlp_contender(spec, 0.1, [Diagnostics()])
+        plain(), diagnosed()  # warm-up
+        ratios, times = [], []
+        for _ in range(rounds):
+            pair = []
+            for epoch in (plain, diagnosed):
+                started = time.perf_counter()
+                epoch()
+                pair.append(time.perf_counter() - started)
+            ratios.append(pair[1] / pair[0])
+            times.append(pair)
+        print(
+            f"{name}: epoch {statistics.median(t[0] for t in times):.3f} s without diagnostics, "
+            f"{statistics.median(t[1] for t in times):.3f} s with; median same-round ratio "
+            f"{statistics.median(ratios):.4f} (rounds: {', '.join(f'{r:.3f}' for r in ratios)})",
+            flush=True,
+        )
 
 
 def torch_contender(spec, X, y):
@@ -365,6 +397,7 @@ def main():
         "--contenders", default=",".join(CONTENDERS), help=f"a subset of {','.join(CONTENDERS)} (default: all)"
     )
     parser.add_argument("--profile", action="store_true", help="where mlp's epoch time goes")
+    parser.add_argument("--diagnostics", action="store_true", help="what the training diagnostics cost")
     args = parser.parse_args()
     chosen = [c.strip() for c in args.contenders.split(",")]
     if set(chosen) - set(CONTENDERS):
@@ -376,6 +409,9 @@ def main():
 
     names = [w.strip() for w in args.workloads.split(",")]
     with threadpool_limits(2):
+        if args.diagnostics:
+            diagnostics_cost(names, args.rounds)
+            return
         if args.profile:
             for name in names:
                 total, spent, profiled = profile_mlp(WORKLOADS[name])

@@ -104,6 +104,14 @@ def markdown(report):
         lines += ["| metric | value |", "| --- | --- |"]
         for key in ("mse", "rmse", "mae", "median_absolute_error", "r2", "loss"):
             lines.append(f"| {key} | {_fmt(metrics[key])} |")
+    training = report["training"] or {}
+    if "findings" in training:
+        lines += ["", "## Diagnostics", ""]
+        found = training["findings"]
+        lines += [f"- {finding}" for finding in found] if found else [
+            "No finding: no dead or saturated layer, update/weight ratios in range, gradients reach the first "
+            "layer, and accuracy above chance (the thresholds are in the README)."
+        ]
     if report["plots"]:
         lines += ["", "## Plots", ""]
         lines += [f"![{name}]({file})" for name, file in report["plots"].items()]

@@ -52,6 +52,45 @@ def learning_curves(history, path, best_epoch=None):
     return _save(fig, path)
 
 
+def diagnostics(history, path):
+    """Per layer and epoch: gradient norm, update/weight ratio, dead or saturated share, activation
+    mean ± std (``history``: records with a ``layers`` list)."""
+    from matplotlib.ticker import MaxNLocator
+
+    records = [r for r in history if r.get("layers")]
+    epochs = [r["epoch"] for r in records]
+    n_layers = len(records[-1]["layers"])
+    fig = _figure(12, 7.5)
+    axes = fig.subplots(2, 2).ravel()
+    panels = [
+        ("grad_norm", "Gradient norm ‖∇W J‖", True),
+        ("update_ratio", "Update/weight ratio ‖ΔW‖/‖W‖", True),
+        ("inactive", "Dead (ReLU) or saturated (σ, tanh) share", False),
+        ("mean", "Activation mean ± std", False),
+    ]
+    for ax, (key, title, log) in zip(axes, panels):
+        for slot in range(n_layers):
+            entries = [r["layers"][slot] for r in records]
+            if key == "inactive":
+                values = [e.get("dead", e.get("saturated")) for e in entries]
+            else:
+                values = [e.get(key) for e in entries]
+            if all(v is None for v in values):
+                continue
+            values = np.array([np.nan if v is None else v for v in values], dtype=float)
+            line = ax.plot(epochs, values, marker=".", label=f"layer {slot + 1}")[0]
+            if key == "mean":
+                spread = np.array([np.nan if e.get("std") is None else e["std"] for e in entries], dtype=float)
+                ax.fill_between(epochs, values - spread, values + spread, color=line.get_color(), alpha=0.08)
+        if log and ax.lines and any(np.nanmax(np.abs(drawn.get_ydata())) > 0 for drawn in ax.lines):
+            ax.set_yscale("log")
+        ax.set(title=title, xlabel="epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize="small")
+    return _save(fig, path)
+
+
 def confusion(matrix, class_names, path):
     """The confusion matrix as a heat map with counts and class names."""
     k = len(class_names)

@@ -118,6 +118,8 @@ def write_report(report, out_dir, model, history=(), outputs=None, y=None, train
     if history:
         best = (report["training"] or {}).get("best_epoch")
         report["plots"]["learning_curves"] = plots.learning_curves(history, out_dir / "learning_curves.png", best)
+        if any(record.get("layers") for record in history):
+            report["plots"]["diagnostics"] = plots.diagnostics(history, out_dir / "diagnostics.png")
     if report["metrics"] is not None:
         if report["task"] == "classification":
             report["plots"]["confusion_matrix"] = plots.confusion(

@@ -33,6 +33,7 @@ RUN_FILES = (
     "predicted_vs_true.png",
     "residuals.png",
     "decision_boundary.png",
+    "diagnostics.png",
 )
 
 
