@@ -136,7 +136,11 @@ def train(
         if state == "restart":
             print(f"{run_dir} has no checkpoint yet (stopped during its first epoch): starting it over", file=stream)
     metrics_log, signals = runs.MetricsLog(run_dir, stream), StopOnSignal()
-    run_callbacks = [*_diagnostics(config), metrics_log, checkpoints.Checkpointer(run_dir, config.training.checkpoint_seconds)]
+    run_callbacks = [
+        *_diagnostics(config),
+        metrics_log,
+        checkpoints.Checkpointer(run_dir, config.training.checkpoint_seconds),
+    ]
     run_callbacks += [] if quiet else [ProgressPrinter(stream)]
     run_callbacks += [signals] if handle_signals else []
     try:

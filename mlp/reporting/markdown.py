@@ -1,5 +1,7 @@
 """Renderings of a report for people: ``report.md`` and the one-line summary commands print."""
 
+from ..config import Config
+
 
 def _fmt(value, digits=4):
     if value is None:
@@ -9,6 +11,46 @@ def _fmt(value, digits=4):
     return str(value)
 
 
+def _setting(value):
+    return f"{value:g}" if isinstance(value, float) else str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _settings(component):
+    """``name (key value, …)`` of a config component, with the keys the chosen one uses."""
+    arguments = ", ".join(
+        f"{key.replace('lam', 'λ')} {_setting(value)}" for key, value in component.arguments().items()
+    )
+    return f"{component.name} ({arguments})" if arguments else component.name
+
+
+def network_line(report):
+    """Every setting that shaped the model: layers, activation, dropout (input and hidden), init,
+    loss, penalty and max-norm, optimizer and its schedule, batch size, epochs, gradient clipping."""
+    config = Config.from_dict(report["config"])
+    arch = report["model"]["architecture"]
+    if "layers" in arch:
+        parts = [f"{' → '.join(arch['layers'])} (layers of your own)"]
+    else:
+        widths = [arch["input_width"], *arch["hidden"], arch["n_outputs"]]
+        parts = [f"{' → '.join(map(str, widths))}, {arch['activation']}, init {config.model.init}"]
+        parts.append(f"dropout {config.model.dropout} (input {config.model.input_dropout})")
+    regularization = config.regularization
+    penalty = f"penalty {_settings(regularization)}" if regularization.name != "none" else "no penalty"
+    if regularization.max_norm is not None:
+        penalty += f", max-norm {_setting(regularization.max_norm)}"
+    training = config.training
+    parts += [
+        f"loss {_settings(config.loss)}",
+        penalty,
+        f"optimizer {_settings(config.optimizer)}",
+        f"schedule {_settings(config.optimizer.schedule)}",
+        f"batch {training.batch_size}, up to {training.epochs} epochs",
+    ]
+    if training.clip_grad_norm is not None:
+        parts.append(f"gradients clipped at norm {_setting(training.clip_grad_norm)}")
+    return "; ".join(parts)
+
+
 def markdown(report):
     """``report.md``: what a person reads."""
     config = report["config"]
@@ -16,18 +58,7 @@ def markdown(report):
     model = report["model"]
     where = "trained in memory (" if model["path"] is None else f"`{model['path']}` (sha256 `{model['sha256'][:16]}…`, "
     lines.append(f"Model {where}{model['parameters']:,} parameters), evaluated on the **{report['split']}** split.")
-    arch = report["model"]["architecture"]
-    network = (
-        f"{' → '.join(arch['layers'])} (layers of your own)"
-        if "layers" in arch
-        else f"{arch['input_width']} → {' → '.join(map(str, arch['hidden']))}"
-        f"{' → ' if arch['hidden'] else ''}{arch['n_outputs']}, {arch['activation']}, dropout {arch['dropout']}"
-    )
-    lines.append(
-        f"Network: {network}; loss {config['loss']['name']}, "
-        f"{config['regularization']['name']} (λ = {config['regularization']['lambda']}), "
-        f"optimizer {config['optimizer']['name']} (lr {config['optimizer']['lr']})."
-    )
+    lines.append(f"Network: {network_line(report)}.")
     sizes = report["data"]["sizes"]
     lines += ["", "| split | rows |", "| --- | --- |"] + [f"| {k} | {v} |" for k, v in sizes.items()]
     columns = report["data"].get("columns") or []
@@ -108,10 +139,14 @@ def markdown(report):
     if "findings" in training:
         lines += ["", "## Diagnostics", ""]
         found = training["findings"]
-        lines += [f"- {finding}" for finding in found] if found else [
-            "No finding: no dead or saturated layer, update/weight ratios in range, gradients reach the first "
-            "layer, and accuracy above chance (the thresholds are in the README)."
-        ]
+        lines += (
+            [f"- {finding}" for finding in found]
+            if found
+            else [
+                "No finding: no dead or saturated layer, update/weight ratios in range, gradients reach the first "
+                "layer, and accuracy above chance (the thresholds are in the README)."
+            ]
+        )
     if report["plots"]:
         lines += ["", "## Plots", ""]
         lines += [f"![{name}]({file})" for name, file in report["plots"].items()]

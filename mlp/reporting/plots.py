@@ -22,8 +22,9 @@ def _save(fig, path):
     return path.name
 
 
-def learning_curves(history, path, best_epoch=None):
-    """Training and validation loss per epoch, and the validation metric beside them.
+def learning_curves(history, path, best_epoch=None, loss_units=None):
+    """Training and validation loss per epoch (log scale: it falls by decades), and the validation
+    metric beside them; ``loss_units`` names the loss's units (a regression's standardized target).
 
     A dashed line marks ``best_epoch``, the epoch whose weights the run kept.
     """
@@ -36,7 +37,10 @@ def learning_curves(history, path, best_epoch=None):
     axes[0].plot(epochs, [h["train_loss"] for h in history], marker="o", label="train (data + penalty)")
     if history[0]["val_loss"] is not None:
         axes[0].plot(epochs, [h["val_loss"] for h in history], marker="o", label="validation")
-    axes[0].set(title="Loss per epoch", xlabel="epoch", ylabel="loss")
+    axes[0].set(title="Loss per epoch", xlabel="epoch", ylabel="loss" if loss_units is None else f"loss ({loss_units})")
+    losses = [h["train_loss"] for h in history] + [h["val_loss"] for h in history if h["val_loss"] is not None]
+    if all(value > 0 for value in losses):
+        axes[0].set_yscale("log")
     if metric and history[0][metric] is not None:
         axes[1].plot(epochs, [h[metric] for h in history], marker="o", color="tab:green")
         axes[1].set(title=f"Validation {metric[4:]}", xlabel="epoch", ylabel=metric[4:])
@@ -117,22 +121,22 @@ def confusion(matrix, class_names, path):
     return _save(fig, path)
 
 
-def regression(y_true, y_pred, out_dir):
-    """Predicted against true values, and a histogram of the residuals."""
+def regression(y_true, y_pred, out_dir, target="value"):
+    """Predicted against true values of ``target`` (in its units), and a histogram of the residuals."""
     y_true, y_pred = y_true.reshape(len(y_true), -1)[:, 0], y_pred.reshape(len(y_pred), -1)[:, 0]
     fig = _figure(5, 5)
     ax = fig.subplots()
     ax.scatter(y_true, y_pred, s=12, alpha=0.7)
     low, high = min(y_true.min(), y_pred.min()), max(y_true.max(), y_pred.max())
     ax.plot([low, high], [low, high], color="black", lw=1, label="perfect prediction")
-    ax.set(title="Predicted vs true (held-out rows)", xlabel="true value", ylabel="predicted value")
+    ax.set(title="Predicted vs true (held-out rows)", xlabel=f"true {target}", ylabel=f"predicted {target}")
     ax.legend()
     ax.grid(alpha=0.3)
     _save(fig, out_dir / "predicted_vs_true.png")
     fig = _figure(6, 4)
     ax = fig.subplots()
     ax.hist(y_pred - y_true, bins=30, color="tab:orange", edgecolor="black")
-    ax.set(title="Residuals (predicted − true)", xlabel="residual", ylabel="rows")
+    ax.set(title="Residuals (predicted − true)", xlabel=f"residual of {target}", ylabel="rows")
     ax.grid(alpha=0.3)
     _save(fig, out_dir / "residuals.png")
     return {"predicted_vs_true": "predicted_vs_true.png", "residuals": "residuals.png"}

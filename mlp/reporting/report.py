@@ -117,7 +117,10 @@ def write_report(report, out_dir, model, history=(), outputs=None, y=None, train
     out_dir.mkdir(parents=True, exist_ok=True)
     if history:
         best = (report["training"] or {}).get("best_epoch")
-        report["plots"]["learning_curves"] = plots.learning_curves(history, out_dir / "learning_curves.png", best)
+        units = "standardized target units" if getattr(model, "target_scaler", None) is not None else None
+        report["plots"]["learning_curves"] = plots.learning_curves(
+            history, out_dir / "learning_curves.png", best, units
+        )
         if any(record.get("layers") for record in history):
             report["plots"]["diagnostics"] = plots.diagnostics(history, out_dir / "diagnostics.png")
     if report["metrics"] is not None:
@@ -127,7 +130,8 @@ def write_report(report, out_dir, model, history=(), outputs=None, y=None, train
             )
         else:
             predicted = model.predict_from_outputs(outputs)
-            report["plots"].update(plots.regression(np.asarray(y, dtype=float), predicted, out_dir))
+            target = (model.target_names or ["value"])[0]
+            report["plots"].update(plots.regression(np.asarray(y, dtype=float), predicted, out_dir, target))
     if training_rows is not None:
         X, labels = training_rows
         report["plots"]["decision_boundary"] = plots.decision_boundary(

@@ -49,6 +49,7 @@ def save(path, trainer):
         "config_hash": structural_hash(experiment.config),
         "fingerprints": experiment.fingerprints,
         "data_changed": state.data_changed,
+        "extras": state.extras,
     }
     save_atomic(path, arrays, metadata)
 
@@ -61,7 +62,11 @@ def restore(path, trainer, allow_changed_data=False):
     and records the changed ones in the trainer's state (and so in the report).
     """
     arrays, meta = load_checked(path)
-    optional = {"fingerprints": ("dict",), "data_changed": ("list[str]",)}  # absent from older checkpoints
+    optional = {
+        "fingerprints": ("dict",),
+        "data_changed": ("list[str]",),
+        "extras": ("dict",),
+    }  # absent from older ones
     require(meta, {key: kinds for key, kinds in optional.items() if key in meta}, path)
     changed = _changed_data(path, meta, trainer.experiment, allow_changed_data)
     if changed and meta.get("batch"):  # the rows changed: the interrupted epoch starts again
@@ -96,6 +101,7 @@ def restore(path, trainer, allow_changed_data=False):
         arrays.get("order"),
         section("best.") or None,
         sorted({*meta.get("data_changed", []), *changed}),
+        meta.get("extras", {}),
     )
     return meta
 

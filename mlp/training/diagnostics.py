@@ -4,7 +4,7 @@ Per epoch and per linear layer k (a callback of the engine; ``training.diagnosti
 off), measured on ``SAMPLED_STEPS`` steps spread over the epoch and on up to ``SAMPLED_ROWS``
 validation rows, so that the cost stays a small share of an epoch:
 
-* ``grad_norm`` — ‖∇_{W⁽ᵏ⁾} J‖ (Frobenius), the mean over the sampled steps;
+* ``grad_norm`` — ‖∇_{W⁽ᵏ⁾} J‖ (Frobenius) before the optimizer step, the mean over the sampled steps;
 * ``update_ratio`` — ‖ΔW⁽ᵏ⁾‖ / ‖W⁽ᵏ⁾‖ of one optimizer step, the mean over the sampled steps
   (CS231n's rule of thumb: about 1e-3);
 * ``dead`` — for a ReLU layer, the share of its units never active on the sampled validation rows;
@@ -34,14 +34,20 @@ THRESHOLDS = {
 
 
 class Diagnostics(Callback):
-    """Adds ``record["layers"]``: one dict per linear layer (see the module's docstring)."""
+    """Adds ``record["layers"]``: one dict per linear layer (see the module's docstring).
+
+    The sampled steps depend only on the epoch's number of batches, and the sums so far live in the
+    trainer's state (``state.extras``, saved in checkpoints): a run resumed inside an epoch records
+    the same diagnostics as one never interrupted.
+    """
+
+    key = "diagnostics"
 
     def __init__(self):
-        self.linears = []
-        self.activations = []
-        self.sampled = set()
+        self.linears: list = []
+        self.activations: list = []
+        self.sampled: set = set()
         self.before = None
-        self.sums = []
 
     def on_train_begin(self, trainer):
         layers = trainer.experiment.network.layers
@@ -50,26 +56,30 @@ class Diagnostics(Callback):
 
     def on_epoch_begin(self, trainer):
         steps = len(trainer.batches)
-        first = trainer.state.batch
-        count = min(SAMPLED_STEPS, max(steps - first - 1, 0))
-        picks = np.linspace(first, steps - 1, count + 2)[1:-1] if count else []
-        self.sampled = {int(p) for p in picks}
-        self.before = None
-        self.sums = [{"grad": 0.0, "ratio": 0.0, "steps": 0} for _ in self.linears]
+        count = min(SAMPLED_STEPS, steps)
+        self.sampled = {int(round(p)) for p in np.linspace(0, steps - 1, count + 2)[1:-1]} if count else set()
+        sums = trainer.state.extras.get(self.key)
+        if trainer.state.batch == 0 or not _valid(sums, len(self.linears)):
+            trainer.state.extras[self.key] = [{"grad": 0.0, "ratio": 0.0, "steps": 0} for _ in self.linears]
+
+    def on_before_step(self, trainer, index):
+        """At a sampled step: ‖∇W J‖ now, and W kept to measure the step's ΔW after it."""
+        if index not in self.sampled:
+            return
+        layers = trainer.experiment.network.layers
+        for sums, i in zip(trainer.state.extras[self.key], self.linears):
+            sums["grad"] += float(np.linalg.norm(layers[i].grads["W"]))
+        self.before = [layers[i].params["W"].copy() for i in self.linears]
 
     def on_batch_end(self, trainer, index):
-        """Before a sampled step (the one after ``index``) keep W; after it, measure."""
+        if self.before is None:
+            return
         layers = trainer.experiment.network.layers
-        if self.before is not None:
-            for slot, i in enumerate(self.linears):
-                W, grad = layers[i].params["W"], layers[i].grads["W"]
-                weight = float(np.linalg.norm(W))
-                self.sums[slot]["grad"] += float(np.linalg.norm(grad))
-                self.sums[slot]["ratio"] += float(np.linalg.norm(W - self.before[slot])) / max(weight, 1e-30)
-                self.sums[slot]["steps"] += 1
-            self.before = None
-        if index + 1 in self.sampled:
-            self.before = [layers[i].params["W"].copy() for i in self.linears]
+        for sums, i, before in zip(trainer.state.extras[self.key], self.linears, self.before):
+            W = layers[i].params["W"]
+            sums["ratio"] += float(np.linalg.norm(W - before)) / max(float(np.linalg.norm(W)), 1e-30)
+            sums["steps"] += 1
+        self.before = None
 
     def on_epoch_end(self, trainer, record):
         experiment = trainer.experiment
@@ -77,12 +87,12 @@ class Diagnostics(Callback):
         rows = X_val[:SAMPLED_ROWS] if X_val is not None and len(X_val) else None
         outputs = _activations(experiment.network, rows) if rows is not None else {}
         layers = []
-        for slot, i in enumerate(self.linears):
-            sums = self.sums[slot]
+        for slot, (sums, i) in enumerate(zip(trainer.state.extras[self.key], self.linears)):
+            steps = sums["steps"]
             entry = {
                 "layer": slot + 1,
-                "grad_norm": sums["grad"] / sums["steps"] if sums["steps"] else None,
-                "update_ratio": sums["ratio"] / sums["steps"] if sums["steps"] else None,
+                "grad_norm": sums["grad"] / steps if steps else None,
+                "update_ratio": sums["ratio"] / steps if steps else None,
             }
             after = self.activations[slot]
             h = outputs.get(after if after is not None else i)
@@ -97,6 +107,18 @@ class Diagnostics(Callback):
                     entry["saturated"] = float(np.mean(np.abs(h) > 0.99))
             layers.append(entry)
         record["layers"] = layers
+
+
+def _valid(sums, n_layers):
+    """Whether a checkpoint's diagnostics sums have the form this run keeps."""
+    keys = {"grad", "ratio", "steps"}
+    return (
+        isinstance(sums, list)
+        and len(sums) == n_layers
+        and all(
+            isinstance(s, dict) and set(s) == keys and all(isinstance(v, int | float) for v in s.values()) for s in sums
+        )
+    )
 
 
 def _activation_after(layers, index):
@@ -137,7 +159,9 @@ def findings(history, task=None, majority=None):
         saturated = records[-1]["layers"][slot].get("saturated")
         if saturated is not None and saturated >= THRESHOLDS["saturated"]:
             found.append(f"layer {k}: {saturated:.0%} of its activations saturated: its gradients all but vanish")
-        ratios = [(r["layers"][slot]["update_ratio"], r["epoch"]) for r in records if r["layers"][slot].get("update_ratio")]
+        ratios = [
+            (r["layers"][slot]["update_ratio"], r["epoch"]) for r in records if r["layers"][slot].get("update_ratio")
+        ]
         if ratios:
             highest, epoch = max(ratios)
             if highest > THRESHOLDS["update_high"]:

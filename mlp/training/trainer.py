@@ -34,6 +34,7 @@ class Callback:
     ==================  ============================================================================
     ``on_train_begin``  before the first epoch (of this call: a resumed run starts mid-way)
     ``on_epoch_begin``  before an epoch's first batch (or the first one left, after a resume)
+    ``on_before_step``  after a batch's backward (the gradients final), just before its optimizer step
     ``on_batch_end``    after each optimizer step, with the batch's index in the epoch
     ``on_epoch_end``    after the epoch's validation, with its record (what ``metrics.jsonl`` holds)
     ``on_interrupt``    after :meth:`~mlp.training.trainer.Trainer.interrupt`, before training raises
@@ -51,6 +52,9 @@ class Callback:
         pass
 
     def on_epoch_begin(self, trainer: Trainer) -> None:
+        pass
+
+    def on_before_step(self, trainer: Trainer, index: int) -> None:
         pass
 
     def on_batch_end(self, trainer: Trainer, index: int) -> None:
@@ -82,6 +86,7 @@ class TrainerState:
     order: np.ndarray | None = None  # the current epoch's row order (inside an epoch)
     best_state: dict | None = None  # the best weights so far
     data_changed: list = field(default_factory=list)  # files found changed on a resume allowed anyway
+    extras: dict = field(default_factory=dict)  # what callbacks keep across a resume (JSON values)
 
 
 def evaluate_split(experiment, X, target):
@@ -115,6 +120,7 @@ class Trainer:
         self.monitor = experiment.config.training.early_stopping.monitor
         self._epoch_started = None
         self._batch_callbacks = [c for c in self.callbacks if type(c).on_batch_end is not Callback.on_batch_end]
+        self._step_callbacks = [c for c in self.callbacks if type(c).on_before_step is not Callback.on_before_step]
         splits, training = experiment.splits, experiment.config.training
         self.batches = Minibatches(
             splits.X_train,
@@ -215,7 +221,7 @@ class Trainer:
         max_norm = experiment.config.regularization.max_norm
         grads = network.flat_grads
         sums = state.sums
-        on_batch_end = self._batch_callbacks
+        on_batch_end, before_step = self._batch_callbacks, self._step_callbacks
         weights = experiment.sample_weight
         for index, xb, yb in self.batches.batches(state.order, state.batch):
             output = network.forward(xb, True)
@@ -240,6 +246,8 @@ class Trainer:
                 norm = math.sqrt(squared_norm)
                 if norm > clip:
                     grads *= grads.dtype.type(clip / norm)
+            for callback in before_step:
+                callback.on_before_step(self, index)
             optimizer.step()
             if max_norm is not None:
                 apply_max_norm(network, max_norm)
