@@ -15,6 +15,17 @@ def _figure(width, height):
     return Figure(figsize=(width, height))
 
 
+def _log_scale(ax, which="y"):
+    """A log scale whose tick labels are plain numbers (``0.01``): matplotlib's default labels are
+    mathtext, whose parser is not safe to run in two threads at once (reports written in parallel)."""
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
+    (ax.set_yscale if which == "y" else ax.set_xscale)("log")
+    axis = ax.yaxis if which == "y" else ax.xaxis
+    axis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    axis.set_minor_formatter(NullFormatter())
+
+
 def _save(fig, path):
     """Lay out and write the PNG; return the file name (for report.md)."""
     fig.tight_layout()
@@ -40,7 +51,7 @@ def learning_curves(history, path, best_epoch=None, loss_units=None):
     axes[0].set(title="Loss per epoch", xlabel="epoch", ylabel="loss" if loss_units is None else f"loss ({loss_units})")
     losses = [h["train_loss"] for h in history] + [h["val_loss"] for h in history if h["val_loss"] is not None]
     if all(value > 0 for value in losses):
-        axes[0].set_yscale("log")
+        _log_scale(axes[0])
     if metric and history[0][metric] is not None:
         axes[1].plot(epochs, [h[metric] for h in history], marker="o", color="tab:green")
         axes[1].set(title=f"Validation {metric[4:]}", xlabel="epoch", ylabel=metric[4:])
@@ -87,7 +98,7 @@ def diagnostics(history, path):
                 spread = np.array([np.nan if e.get("std") is None else e["std"] for e in entries], dtype=float)
                 ax.fill_between(epochs, values - spread, values + spread, color=line.get_color(), alpha=0.08)
         if log and ax.lines and any(np.nanmax(np.abs(drawn.get_ydata())) > 0 for drawn in ax.lines):
-            ax.set_yscale("log")
+            _log_scale(ax)
         ax.set(title=title, xlabel="epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
@@ -203,7 +214,7 @@ def metric_versus_values(columns, metric, path):
             xs = [v for v, _, _ in points]
             positive = [x for x in xs if x > 0]
             if len(positive) == len(xs) and positive and max(positive) / min(positive) > 100:
-                ax.set_xscale("log")
+                _log_scale(ax, "x")
         else:
             labels = list(dict.fromkeys(str(v) for v, _, _ in points))
             xs = [labels.index(str(v)) for v, _, _ in points]

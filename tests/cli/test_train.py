@@ -23,7 +23,7 @@ def test_train_writes_a_complete_run_directory(digits_config, tmp_path):
         assert (out / name).is_file(), name
     lines = metrics_lines(out)
     assert [line["epoch"] for line in lines] == [1, 2, 3, 4, 5, 6]
-    assert set(lines[0]) == {"epoch", "train_loss", "data_loss", "penalty", "val_loss", "val_accuracy", "lr"}
+    assert set(lines[0]) == {"epoch", "train_loss", "data_loss", "penalty", "val_loss", "val_accuracy", "lr", "layers"}
     assert lines[0]["penalty"] > 0 and lines[0]["train_loss"] == pytest.approx(
         lines[0]["data_loss"] + lines[0]["penalty"]
     )
