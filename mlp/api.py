@@ -21,11 +21,13 @@ from .errors import ArgumentError, CheckpointError, DataError, MlpError, NonFini
 from .io.files import regular_file
 from .model import Model, load_model, model_path
 from .nn.network import Sequential
+from .reporting.html import image_data_uri
 from .reporting.report import build_report, write_report
 from .training import checkpoints, runs
 from .training.callbacks import ProgressPrinter, StopOnSignal
 from .training.diagnostics import Diagnostics, findings
 from .training.experiment import Experiment, align_labels, build_experiment, load_dataset, random_streams
+from .training.tensorboard import TensorBoardLog
 from .training.trainer import Callback, Trainer
 
 
@@ -141,6 +143,8 @@ def train(
         metrics_log,
         checkpoints.Checkpointer(run_dir, config.training.checkpoint_seconds),
     ]
+    if config.logging.tensorboard:
+        run_callbacks.append(TensorBoardLog(run_dir))
     run_callbacks += [] if quiet else [ProgressPrinter(stream)]
     run_callbacks += [signals] if handle_signals else []
     try:
@@ -176,6 +180,8 @@ def _diagnostics(config):
 
 
 def _train_in_memory(experiment: Experiment, callbacks, quiet, stream) -> Result:
+    if experiment.config.logging.tensorboard:
+        print("warning: logging.tensorboard writes into a run directory; a run in memory writes none", file=stream)
     callbacks = [*callbacks, *_diagnostics(experiment.config)]
     trainer = Trainer(experiment, callbacks if quiet else [*callbacks, ProgressPrinter(stream)])
     if not quiet:
@@ -222,8 +228,26 @@ def _report(experiment, trainer, model, path, history, run_dir):
     }
     report = build_report(model, path, outputs, y, splits.test_rows, "test", sizes, training, ids=splits.ids)
     if run_dir is not None:
-        write_report(report, run_dir, model, history, outputs, y, training_rows)
+        images = _error_images(model, splits, report["most_confident_errors"])
+        write_report(report, run_dir, model, history, outputs, y, training_rows, images)
     return report
+
+
+def _error_images(model, splits, errors):
+    """``{row: PNG data URI}`` of the misclassified test rows, for image data (an IDX data set of
+    square images); ``None`` for other data."""
+    data, transform = model.config.data, model.transform
+    side = int(round(transform.width**0.5))
+    if not errors or side * side != transform.width or not (data.name == "mnist" or isinstance(data.path, list)):
+        return None
+    position = {int(row): i for i, row in enumerate(splits.test_rows)}
+    images = {}
+    for error in errors:
+        pixels = splits.X_test[position[error["row"]]].astype(np.float64)
+        if transform.standardizer is not None:
+            pixels = transform.standardizer.inverse(pixels)
+        images[error["row"]] = image_data_uri(pixels.reshape(side, side))
+    return images
 
 
 def _plane_rows(model, splits):

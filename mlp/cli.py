@@ -32,8 +32,10 @@ from .io.files import available_memory, human_size, remove_stale_temporaries, wr
 from .model import load_model, model_path
 from .nn.gradcheck import compare_layers
 from .reporting.compare import compare as compare_runs
-from .reporting.compare import render
+from .reporting.compare import histories, render
+from .reporting.html import comparison_page
 from .reporting.markdown import summary_line
+from .reporting.plots import overlaid_curves
 from .sweeps.driver import run_sweep
 from .sweeps.engines import available_cores
 from .sweeps.summary import is_sweep_dir, sweep_table
@@ -403,14 +405,23 @@ def explain(source, expr, at, rows, seed, fmt, overrides, dot_path):
 @click.argument("run_dirs", metavar="RUN_DIR...", nargs=-1, required=True, type=click.Path(file_okay=False))
 @click.option("--sort", help="Sort by this column (e.g. test_accuracy, test_rmse).")
 @click.option("--ascending/--descending", default=None, help="Sort order (default: best first).")
-@click.option("--format", "fmt", type=click.Choice(["table", "markdown", "csv"]), default="table", show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "markdown", "csv", "html"]), default="table", show_default=True
+)
 def compare(run_dirs, sort, ascending, fmt):
-    """Compare runs: the config keys that differ and their held-out metrics. Given a sweep directory:
-    its trials, best first, with the keys the sweep varies."""
-    if len(run_dirs) == 1 and is_sweep_dir(run_dirs[0]):
+    """Compare runs: the config keys that differ and their held-out metrics (html: a page with their
+    learning curves overlaid). Given a sweep directory: its trials, best first, with the keys the
+    sweep varies."""
+    sweep = len(run_dirs) == 1 and is_sweep_dir(run_dirs[0])
+    if sweep:
         columns, rows, _ = sweep_table(run_dirs[0])
     else:
         columns, rows = compare_runs(run_dirs, sort, None if ascending is None else not ascending)
+    if fmt == "html":
+        curves = None if sweep else overlaid_curves(histories(run_dirs))
+        title = f"Sweep {Path(run_dirs[0]).name}" if sweep else f"Comparison of {len(run_dirs)} runs"
+        click.echo(comparison_page(columns, rows, curves, title), nl=False)
+        return
     click.echo(render(columns, rows, fmt), nl=False)
 
 

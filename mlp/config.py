@@ -192,6 +192,13 @@ class EarlyStoppingConfig:
 
 
 @dataclass
+class LoggingConfig:
+    tensorboard: bool = setting(
+        "bool", False, doc="also write TensorBoard event files into <run dir>/tensorboard (extra: tensorboard)"
+    )
+
+
+@dataclass
 class TrainingConfig:
     epochs: int = setting("int", 20, low=1)
     batch_size: int = setting("int", 128, low=1)
@@ -227,6 +234,7 @@ class Config:
     regularization: RegularizationConfig = section(RegularizationConfig)
     optimizer: OptimizerConfig = section(OptimizerConfig)
     training: TrainingConfig = section(TrainingConfig)
+    logging: LoggingConfig = section(LoggingConfig)
 
     @classmethod
     def from_dict(cls, raw) -> "Config":

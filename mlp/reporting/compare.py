@@ -97,3 +97,21 @@ def render(columns, rows, fmt="table"):
     lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths))]
     lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths)) for row in cells]
     return "\n".join(lines) + "\n"
+
+
+def histories(run_dirs):
+    """``{run name: epoch records}`` from each run's ``metrics.jsonl`` (damaged lines skipped)."""
+    found = {}
+    for run_dir in map(Path, run_dirs):
+        records = []
+        path = run_dir / "metrics.jsonl"
+        if path.is_file():
+            for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+                if isinstance(record, dict) and isinstance(record.get("epoch"), int):
+                    records.append(record)
+        found[run_dir.name] = records
+    return found

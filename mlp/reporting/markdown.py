@@ -33,7 +33,7 @@ def network_line(report):
     else:
         widths = [arch["input_width"], *arch["hidden"], arch["n_outputs"]]
         parts = [f"{' → '.join(map(str, widths))}, {arch['activation']}, init {config.model.init}"]
-        parts.append(f"dropout {config.model.dropout} (input {config.model.input_dropout})")
+        parts.append(f"dropout {_setting(config.model.dropout)} (input {_setting(config.model.input_dropout)})")
     regularization = config.regularization
     penalty = f"penalty {_settings(regularization)}" if regularization.name != "none" else "no penalty"
     if regularization.max_norm is not None:

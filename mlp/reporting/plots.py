@@ -23,7 +23,9 @@ def _log_scale(ax, which="y"):
     (ax.set_yscale if which == "y" else ax.set_xscale)("log")
     axis = ax.yaxis if which == "y" else ax.xaxis
     axis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
-    axis.set_minor_formatter(NullFormatter())
+    low, high = ax.dataLim.intervaly if which == "y" else ax.dataLim.intervalx
+    narrow = low > 0 and high / low < 30  # under a decade or so: label the minor ticks too
+    axis.set_minor_formatter(FuncFormatter(lambda value, _: f"{value:.2g}") if narrow else NullFormatter())
 
 
 def _save(fig, path):
@@ -227,3 +229,37 @@ def metric_versus_values(columns, metric, path):
         ax.grid(alpha=0.3)
     axes[0].legend()
     return _save(fig, path)
+
+
+def overlaid_curves(histories):
+    """PNG bytes: each run's validation loss and validation metric per epoch, on shared axes
+    (``histories``: ``{run name: epoch records}``)."""
+    import io
+
+    from matplotlib.ticker import MaxNLocator
+
+    fig = _figure(11, 4)
+    axes = fig.subplots(1, 2)
+    metric = None
+    for name, history in histories.items():
+        epochs = [h["epoch"] for h in history]
+        losses = [h.get("val_loss") if h.get("val_loss") is not None else h.get("train_loss") for h in history]
+        axes[0].plot(epochs, losses, marker=".", label=name)
+        metric = metric or next(
+            (k for k in ("val_accuracy", "val_rmse") if history and history[0].get(k) is not None), None
+        )
+        if metric:
+            axes[1].plot(epochs, [h.get(metric) for h in history], marker=".", label=name)
+    losses = [v for line in axes[0].lines for v in line.get_ydata() if v is not None]
+    if losses and min(losses) > 0:
+        _log_scale(axes[0])
+    axes[0].set(title="Validation loss per epoch", xlabel="epoch", ylabel="loss")
+    axes[1].set(title=f"Validation {metric[4:] if metric else 'metric'}", xlabel="epoch")
+    for ax in axes:
+        ax.grid(alpha=0.3)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes[0].legend(fontsize="small")
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100)
+    return buffer.getvalue()

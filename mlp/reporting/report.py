@@ -17,6 +17,7 @@ import numpy as np
 from ..io.files import write_json_atomic, write_text_atomic
 from ..nn.losses import class_targets, get_loss
 from . import plots
+from .html import write_html
 from .markdown import markdown
 from .metrics import classification_metrics, regression_metrics
 
@@ -110,9 +111,10 @@ def build_report(model, model_path, outputs, y, rows, split, sizes, training=Non
     }
 
 
-def write_report(report, out_dir, model, history=(), outputs=None, y=None, training_rows=None):
-    """Write ``report.json``, the PNG plots and ``report.md`` into ``out_dir``; ``training_rows``
-    ``(X (N, 2) raw features, y (N,) classes)`` of a model with two inputs draw its decision boundary."""
+def write_report(report, out_dir, model, history=(), outputs=None, y=None, training_rows=None, error_images=None):
+    """Write ``report.json``, the PNG plots, ``report.md`` and ``report.html`` into ``out_dir``;
+    ``training_rows`` ``(X (N, 2) raw features, y (N,) classes)`` of a model with two inputs draw its
+    decision boundary; ``error_images`` (``{row: data URI}``) show image rows in the HTML page."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     if history:
@@ -139,4 +141,5 @@ def write_report(report, out_dir, model, history=(), outputs=None, y=None, train
         )
     write_json_atomic(out_dir / "report.json", report)
     write_text_atomic(out_dir / "report.md", markdown(report))
+    write_html(report, out_dir, model.class_names, error_images)
     return report

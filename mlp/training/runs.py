@@ -28,6 +28,7 @@ RUN_FILES = (
     "metrics.jsonl",
     "report.json",
     "report.md",
+    "report.html",
     "learning_curves.png",
     "confusion_matrix.png",
     "predicted_vs_true.png",
@@ -85,6 +86,10 @@ def start(config, out=None, overwrite=False):
     handle = lock(run_dir)
     for name in RUN_FILES:
         (run_dir / name).unlink(missing_ok=True)
+    events = run_dir / "tensorboard"
+    if events.is_dir() and not events.is_symlink():  # an earlier run's TensorBoard events, not this one's
+        for path in events.glob("events.out.tfevents.*"):
+            path.unlink(missing_ok=True)
     remove_temporaries(run_dir, RUN_FILES)
     write_config(run_dir, config)
     return run_dir, handle
