@@ -18,7 +18,8 @@ contender's epochs (the kernel's high-water mark, Linux only). A contender that 
 installed (or a BLAS not found) is reported as absent. ``--profile`` prints where mlp's epoch time goes instead.
 ``--diagnostics`` measures what the training diagnostics cost: two trainers of the same workload with
 MNIST's default 10% validation split, one with the diagnostics callback and one without, their
-epochs (validation included) alternated; it prints the median same-round ratio.
+epochs (validation included) run in rounds whose order alternates; it prints the median same-round
+ratio and the share of the epoch spent inside the callback's hooks.
 """
 
 import argparse
@@ -107,26 +108,55 @@ def mlp_contender(spec, validation=0.0, callbacks=()):
 
 
 def diagnostics_cost(names, rounds):
-    """Median same-round ratio of an epoch with the diagnostics callback to one without."""
+    """The diagnostics' cost two ways: the median same-round ratio of an epoch with the callback to
+    one without (the order alternating round by round), and the time spent inside the callback's
+    hooks as a share of the epoch (immune to the machine's noise)."""
     from mlp.training.diagnostics import Diagnostics
+
+    class Timed(Diagnostics):
+        spent = 0.0
+
+        def _timed(self, hook, *args):
+            started = time.perf_counter()
+            hook(self, *args)
+            Timed.spent += time.perf_counter() - started
+
+        def on_epoch_begin(self, trainer):
+            self._timed(Diagnostics.on_epoch_begin, trainer)
+
+        def on_before_step(self, trainer, index):
+            self._timed(Diagnostics.on_before_step, trainer, index)
+
+        def on_batch_end(self, trainer, index):
+            self._timed(Diagnostics.on_batch_end, trainer, index)
+
+        def on_epoch_end(self, trainer, record):
+            self._timed(Diagnostics.on_epoch_end, trainer, record)
 
     for name in names:
         spec = WORKLOADS[name]
         plain, diagnosed = mlp_contender(spec, 0.1), mlp_contender(spec, 0.1, [Diagnostics()])
         plain(), diagnosed()  # warm-up
         ratios, times = [], []
-        for _ in range(rounds):
-            pair = []
-            for epoch in (plain, diagnosed):
+        for round_ in range(rounds):
+            pair = {}
+            for label, epoch in (("plain", plain), ("diagnosed", diagnosed))[:: 1 if round_ % 2 == 0 else -1]:
                 started = time.perf_counter()
                 epoch()
-                pair.append(time.perf_counter() - started)
-            ratios.append(pair[1] / pair[0])
+                pair[label] = time.perf_counter() - started
+            ratios.append(pair["diagnosed"] / pair["plain"])
             times.append(pair)
+        # The hooks' own time, from one more epoch with them timed (the timing itself adds a little).
+        timed = mlp_contender(spec, 0.1, [Timed()])
+        timed()
+        Timed.spent, started = 0.0, time.perf_counter()
+        timed()
+        share = Timed.spent / (time.perf_counter() - started)
         print(
-            f"{name}: epoch {statistics.median(t[0] for t in times):.3f} s without diagnostics, "
-            f"{statistics.median(t[1] for t in times):.3f} s with; median same-round ratio "
-            f"{statistics.median(ratios):.4f} (rounds: {', '.join(f'{r:.3f}' for r in ratios)})",
+            f"{name}: epoch {statistics.median(t['plain'] for t in times):.3f} s without diagnostics, "
+            f"{statistics.median(t['diagnosed'] for t in times):.3f} s with; median same-round ratio "
+            f"{statistics.median(ratios):.4f} (rounds: {', '.join(f'{r:.3f}' for r in ratios)}); "
+            f"time inside the callback's hooks: {100 * share:.2f}% of an epoch",
             flush=True,
         )
 
