@@ -18,7 +18,7 @@ def test_defaults_fill_every_key_and_round_trip():
     assert config.name == "iris" and config.optimizer.name == "sgd" and config.optimizer.lr == 0.01
     assert config.training.early_stopping.patience == 5 and config.model.hidden == [256, 256]
     flat = config.to_dict()
-    assert list(flat) == ["name", "seed", "data", "model", "loss", "regularization", "optimizer", "training"]
+    assert list(flat) == ["name", "seed", "data", "model", "loss", "regularization", "optimizer", "training", "logging"]
     assert flat["regularization"] == {"name": "none", "lambda": 0.0, "l1_ratio": 0.5, "max_norm": None}
     assert Config.from_dict(flat) == config and Config.from_dict(flat).to_dict() == flat
 
