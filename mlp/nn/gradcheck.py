@@ -76,16 +76,16 @@ def check_gradients(model, loss, x, y, regularizer=None, eps=1e-4, entries=None,
     entries : optional; check at most this many entries of each array, drawn with ``rng``
         (for large networks, where 2 forward passes per entry add up).
     """
-    rows = compare_layers(model, loss, x, y, regularizer, eps, entries, rng)
+    rows = compare_layers(model, loss, x, y, regularizer, eps, entries, rng, every_input=False)
     errors = {f"{row.layer}.{row.key}": row.error for row in rows if row.key != "input"}
     errors["input"] = next(row.error for row in rows if row.layer == 0 and row.key == "input")
     return errors
 
 
-def compare_layers(model, loss, x, y, regularizer=None, eps=1e-4, entries=None, rng=None):
+def compare_layers(model, loss, x, y, regularizer=None, eps=1e-4, entries=None, rng=None, every_input=True):
     """A :class:`Comparison` per array of every layer, in order: its parameters, then the gradient
     on its input (so parameter-free layers are checked too: dJ/dh⁽ᵏ⁻¹⁾ by perturbing their input and
-    running the network from there on)."""
+    running the network from there on); ``every_input=False``: the network's input only."""
     if model.dtype != np.float64:
         raise ValueError(f"gradcheck needs a float64 model, got {model.dtype} (build it with dtype=np.float64)")
     x = np.array(x, dtype=np.float64)
@@ -103,7 +103,8 @@ def compare_layers(model, loss, x, y, regularizer=None, eps=1e-4, entries=None, 
     pick = rng or np.random.default_rng(0)
     for index, layer in enumerate(model.layers):
         arrays = [(key, layer.params[key], layer.grads[key].copy()) for key in layer.params]
-        arrays.append(("input", inputs[index], input_grads[index]))
+        if every_input or index == 0:
+            arrays.append(("input", inputs[index], input_grads[index]))
         for key, array, analytic in arrays:
 
             def measured(index=index, key=key):

@@ -14,7 +14,7 @@ import numpy as np
 import yaml
 
 from ..io.files import write_text_atomic
-from .markdown import network_line, summary_line
+from .markdown import fmt, network_line, summary_line
 
 STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto; max-width: 72rem;
@@ -36,12 +36,6 @@ pre { background: #f7f7f7; padding: 0.8rem; overflow-x: auto; font-size: 0.85rem
 
 def _e(value):
     return html.escape(str(value))
-
-
-def _number(value):
-    if value is None:
-        return "–"
-    return f"{value:.4f}" if isinstance(value, float) else str(value)
 
 
 def png_data_uri(path):
@@ -76,7 +70,7 @@ def _metrics(report):
         return '<p class="quiet">No rows were scored (no held-out data).</p>'
     if report["task"] == "classification":
         rows = [
-            [c["class"], _number(c["precision"]), _number(c["recall"]), _number(c["f1"]), c["support"]]
+            [c["class"], fmt(c["precision"]), fmt(c["recall"]), fmt(c["f1"]), c["support"]]
             for c in metrics["per_class"]
         ]
         for name in ("macro_avg", "weighted_avg"):
@@ -84,18 +78,16 @@ def _metrics(report):
             rows.append(
                 [
                     name.replace("_", " "),
-                    _number(row["precision"]),
-                    _number(row["recall"]),
-                    _number(row["f1"]),
+                    fmt(row["precision"]),
+                    fmt(row["recall"]),
+                    fmt(row["f1"]),
                     row["support"],
                 ]
             )
-        overall = _table(
-            ["metric", "value"], [["accuracy", _number(metrics["accuracy"])], ["loss", _number(metrics["loss"])]]
-        )
+        overall = _table(["metric", "value"], [["accuracy", fmt(metrics["accuracy"])], ["loss", fmt(metrics["loss"])]])
         return overall + _table(["class", "precision", "recall", "f1", "support"], rows)
     keys = ("mse", "rmse", "mae", "median_absolute_error", "r2", "loss")
-    return _table(["metric", "value"], [[key, _number(metrics[key])] for key in keys])
+    return _table(["metric", "value"], [[key, fmt(metrics[key])] for key in keys])
 
 
 def _confusion(report, class_names):
@@ -116,7 +108,7 @@ def _mistakes(report, images):
         image = f'<img src="{picture}" alt="row {_e(row)}">' if picture else ""
         cells.append(
             f'<tr><td>{image}</td><td class="name">{_e(row)}</td><td class="name">{_e(error["true"])}</td>'
-            f'<td class="name">{_e(error["predicted"])}</td><td>{_number(error[key])}</td></tr>'
+            f'<td class="name">{_e(error["predicted"])}</td><td>{fmt(error[key])}</td></tr>'
         )
     head = '<tr><th></th><th class="name">row</th><th class="name">true</th><th class="name">predicted</th>'
     return f'<table class="mistakes"><thead>{head}<th>{key}</th></tr></thead><tbody>{"".join(cells)}</tbody></table>'
@@ -170,7 +162,7 @@ def page(report, out_dir, class_names=None, images=None):
         parts += ["<h2>Most confident mistakes</h2>", _mistakes(report, images)]
     if training:
         facts = [
-            [key.replace("_", " "), _number(training.get(key))]
+            [key.replace("_", " "), fmt(training.get(key))]
             for key in ("epochs_run", "best_epoch", "stop_reason", "wall_time_seconds")
         ]
         parts += ["<h2>Training</h2>", _table(["", "value"], facts)]
@@ -189,7 +181,7 @@ def comparison_page(columns, rows, curves=None, title="Comparison of runs"):
     """``mlp compare --format html``: the table (differing keys, metrics) and, for runs, their
     learning curves overlaid (``curves``: PNG bytes)."""
     cells = [
-        [_number(row[c]) if isinstance(row[c], float) else ("–" if row[c] is None else row[c]) for c in columns]
+        [fmt(row[c]) if isinstance(row[c], float) else ("–" if row[c] is None else row[c]) for c in columns]
         for row in rows
     ]
     parts = [

@@ -3,7 +3,8 @@
 from ..config import Config
 
 
-def _fmt(value, digits=4):
+def fmt(value, digits=4):
+    """A number for a report: 4 decimals for a float, "–" for nothing."""
     if value is None:
         return "–"
     if isinstance(value, float):
@@ -134,7 +135,7 @@ def markdown(report):
     else:
         lines += ["| metric | value |", "| --- | --- |"]
         for key in ("mse", "rmse", "mae", "median_absolute_error", "r2", "loss"):
-            lines.append(f"| {key} | {_fmt(metrics[key])} |")
+            lines.append(f"| {key} | {fmt(metrics[key])} |")
     training = report["training"] or {}
     if "findings" in training:
         lines += ["", "## Diagnostics", ""]

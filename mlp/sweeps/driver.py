@@ -289,9 +289,8 @@ class Driver:
             return
         self.engine.release(slot.task)
         slot.outcome = outcome
-        if outcome["status"] == "failed" and self.fail_fast and self.stopped is None:
-            self.stopped = f"trial {slot.job.trial} failed and --fail-fast stops the sweep"
-            self._stop_all(keep=slot)
+        if outcome["status"] == "failed":
+            self._after_failure(slot)
 
     def _lost(self, slot, reason, resubmit=True):
         """Record the attempt lost; retry it (True) or, its retries spent, fail the trial (False)."""
@@ -302,14 +301,18 @@ class Driver:
                 "status": "failed",
                 "message": f"lost {slot.attempt - slot.first_attempt + 1} times (--retries {self.retries}): {reason}",
             }
-            if self.fail_fast and self.stopped is None:
-                self.stopped = f"trial {slot.job.trial} failed and --fail-fast stops the sweep"
-                self._stop_all(keep=slot)
+            self._after_failure(slot)
             return False
         slot.attempt += 1
         if resubmit:
             self._submit(slot)
         return True
+
+    def _after_failure(self, slot):
+        """With --fail-fast, the first failed trial stops the sweep."""
+        if self.fail_fast and self.stopped is None:
+            self.stopped = f"trial {slot.job.trial} failed and --fail-fast stops the sweep"
+            self._stop_all(keep=slot)
 
     def _stop_all(self, keep=None):
         """Stop every worker's work (it resumes from its checkpoint); the slots leave unapplied."""

@@ -12,6 +12,7 @@ class Progress:
 
     def __init__(self, sweep, stream):
         self.sweep, self.stream = sweep, stream
+        self.by_id = {t.id: t for t in sweep.trials}
         self.terminal = hasattr(stream, "isatty") and stream.isatty()
         self.best = None
 
@@ -49,7 +50,7 @@ class Progress:
         return f"{head}: finished, {metric} {_number(event['value'])} (epoch {event['epoch']})"
 
     def sweep_values(self, trial_id):
-        trial = next(t for t in self.sweep.trials if t.id == trial_id)
+        trial = self.by_id[trial_id]
         return {k: trial.values.get(k) for k in self.sweep.varied}
 
     def _line(self, states):

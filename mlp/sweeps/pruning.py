@@ -38,6 +38,7 @@ class Rule:
 
     def __init__(self, sweep, states):
         self.sweep, self.states, self.pruning = sweep, states, sweep.pruning
+        self.by_id = {t.id: t for t in sweep.trials}
         self.unstarted = [t for t in sweep.trials if _unstarted(states[t.id])]
 
     @property
@@ -72,7 +73,6 @@ class Rule:
         return next((r for r in self.rungs(trial) if r > epoch), None)
 
     def _promotion(self):
-        by_id = {t.id: t for t in self.sweep.trials}
         rung_epochs = sorted({r for s in self.states.values() for r in s.rungs}, reverse=True)
         for rung in rung_epochs:
             reached = [(trial_id, s.rungs[rung]) for trial_id, s in self.states.items() if rung in s.rungs]
@@ -82,14 +82,14 @@ class Rule:
             for trial_id, _ in sorted(reached, key=self._rank)[:top]:
                 state = self.states[trial_id]
                 if state.status == "paused" and state.epoch == rung and rung not in state.promoted:
-                    trial = by_id[trial_id]
+                    trial = self.by_id[trial_id]
                     return Work(trial, self._rung_after(trial, rung), promoted=True)
         return None
 
     def _rank(self, item):
         """Sort key: best metric first (a missing value last), then trial order."""
         trial_id, value = item
-        order = next(i for i, t in enumerate(self.sweep.trials) if t.id == trial_id)
+        order = self.by_id[trial_id].index
         if value is None:
             return (1, 0.0, order)
         return (0, -value if self.sweep.maximize else value, order)

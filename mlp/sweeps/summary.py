@@ -50,7 +50,7 @@ def sweep_table(sweep_dir):
         if state.status == "failed":
             row["status"] = f"failed: {state.message}"
         rows.append(row)
-    return columns, rows, {"metric": metric, "maximize": maximize, "varied": varied, "states": states}
+    return columns, rows, {"metric": metric, "maximize": maximize, "varied": varied, "states": states, "values": values}
 
 
 def _plain(value):
@@ -61,9 +61,7 @@ def write_sweep_report(sweep_dir):
     """Write ``report.md`` (and ``sweep.png``) into ``sweep_dir``; the best trial and the counts."""
     sweep_dir = Path(sweep_dir)
     columns, rows, header = sweep_table(sweep_dir)
-    metric, states, varied = header["metric"], header["states"], header["varied"]
-    events = read_events(sweep_dir / "sweep.jsonl")
-    values = {e["trial"]: e["values"] for e in events if e["event"] == "queued"}
+    metric, states, varied, values = header["metric"], header["states"], header["varied"], header["values"]
     best = next((r for r in rows if r["rank"] and r["rank"].endswith("best")), None)
     lines = [f"# Sweep {sweep_dir.name}", ""]
     counts = {k: sum(s.status == k for s in states.values()) for k in STATUS_ORDER}

@@ -164,12 +164,12 @@ def findings(history, task=None, majority=None):
         ]
         if ratios:
             highest, epoch = max(ratios)
+            median = float(np.median([ratio for ratio, _ in ratios]))
             if highest > THRESHOLDS["update_high"]:
                 found.append(
                     f"update/weight ratio {highest:.2g} in layer {k} at epoch {epoch}: the learning rate is likely too high"
                 )
-            elif float(np.median([ratio for ratio, _ in ratios])) < THRESHOLDS["update_low"]:
-                median = float(np.median([ratio for ratio, _ in ratios]))
+            elif median < THRESHOLDS["update_low"]:
                 found.append(f"update/weight ratio {median:.2g} in layer {k}: the learning rate is likely too low")
     if n_layers >= 3:
         first = [r["layers"][0]["grad_norm"] for r in records if r["layers"][0].get("grad_norm")]
