@@ -243,9 +243,7 @@ def _error_images(model, splits, errors):
     position = {int(row): i for i, row in enumerate(splits.test_rows)}
     images = {}
     for error in errors:
-        pixels = splits.X_test[position[error["row"]]].astype(np.float64)
-        if transform.standardizer is not None:
-            pixels = transform.standardizer.inverse(pixels)
+        pixels = transform.unstandardize(splits.X_test[position[error["row"]]])
         images[error["row"]] = image_data_uri(pixels.reshape(side, side))
     return images
 
@@ -256,10 +254,7 @@ def _plane_rows(model, splits):
     transform = model.transform
     if model.task != "classification" or transform.encoding is not None or transform.width != 2:
         return None
-    raw = splits.X_train.astype(np.float64)
-    if transform.standardizer is not None:
-        raw = transform.standardizer.inverse(raw)
-    return raw / transform.scale, np.asarray(splits.y_train)
+    return transform.unstandardize(splits.X_train) / transform.scale, np.asarray(splits.y_train)
 
 
 def _finished_run(run_dir: Path) -> Result:

@@ -98,6 +98,12 @@ class FeatureTransform:
         """The raw columns the model reads, by name."""
         return self.feature_names if self.encoding is None else self.encoding.names
 
+    def unstandardize(self, inputs):
+        """Network inputs ``(N, width)`` back to the data's units × ``scale`` (the standardization
+        undone), in float64 — for rows of numbers (no encoded columns)."""
+        inputs = np.asarray(inputs, dtype=np.float64)
+        return inputs if self.standardizer is None else self.standardizer.inverse(inputs)
+
     def fit(self, converted_train, standardize):
         """Fit the standardization on the training rows, already through :meth:`convert`."""
         n = self.n_numeric

@@ -119,8 +119,9 @@ class Trainer:
         self.metric_name = "val_accuracy" if experiment.splits.task == "classification" else "val_rmse"
         self.monitor = experiment.config.training.early_stopping.monitor
         self._epoch_started = None
-        self._batch_callbacks = [c for c in self.callbacks if type(c).on_batch_end is not Callback.on_batch_end]
-        self._step_callbacks = [c for c in self.callbacks if type(c).on_before_step is not Callback.on_before_step]
+        # The per-batch hooks are called only on the callbacks that override them (the hot loop).
+        self._batch_callbacks = self._overriding("on_batch_end")
+        self._step_callbacks = self._overriding("on_before_step")
         splits, training = experiment.splits, experiment.config.training
         self.batches = Minibatches(
             splits.X_train,
@@ -130,6 +131,9 @@ class Trainer:
             training.shuffle,
             prefetch=worth_prefetching(splits.X_train[:1].nbytes, experiment.network.num_parameters()),
         )
+
+    def _overriding(self, hook):
+        return [c for c in self.callbacks if getattr(type(c), hook) is not getattr(Callback, hook)]
 
     @property
     def has_validation(self):
