@@ -5,7 +5,6 @@ import re
 
 import numpy as np
 
-FORMATS = ("text", "markdown", "latex")
 
 SUPERSCRIPT = str.maketrans("0123456789lkT()+-", "⁰¹²³⁴⁵⁶⁷⁸⁹ˡᵏᵀ⁽⁾⁺⁻")
 SUBSCRIPT = str.maketrans("0123456789n", "₀₁₂₃₄₅₆₇₈₉ₙ")
