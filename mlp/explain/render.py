@@ -5,7 +5,6 @@ import re
 
 import numpy as np
 
-
 SUPERSCRIPT = str.maketrans("0123456789lkT()+-", "⁰¹²³⁴⁵⁶⁷⁸⁹ˡᵏᵀ⁽⁾⁺⁻")
 SUBSCRIPT = str.maketrans("0123456789n", "₀₁₂₃₄₅₆₇₈₉ₙ")
 WORDS = [
