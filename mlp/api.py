@@ -223,6 +223,7 @@ def _report(experiment, trainer, model, path, history, run_dir):
         "stop_reason": state.stop_reason,
         "wall_time_seconds": state.elapsed,
         "samples_per_second": seen / state.elapsed if state.elapsed else 0.0,
+        "kernels": trainer.kernels_used,
         "data_changed_on_resume": state.data_changed,
         "findings": findings(history, splits.task, majority),
     }

@@ -20,7 +20,7 @@ from pathlib import Path
 import click
 import numpy as np
 
-from . import __version__, api
+from . import __version__, api, kernels
 from .config import load_config
 from .data.datasets import BUILTIN, column_text, read_feature_rows
 from .data.encoding import DataWarning
@@ -126,8 +126,26 @@ class Cli(click.Group):
         ctx.exit(status)
 
 
+def _print_version(ctx, _param, value):
+    if not value or ctx.resilient_parsing:
+        return
+    try:
+        which = kernels.describe()
+    except ValueError as exc:
+        which = str(exc)
+    click.echo(f"mlp, version {__version__}\nkernels: {which}")
+    ctx.exit()
+
+
 @click.group(cls=Cli, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="mlp")
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_print_version,
+    help="Show the version and which kernels training uses, and exit.",
+)
 @click.option("--debug", is_flag=True, help="Show the traceback of an error.")
 @click.pass_context
 def main(ctx, debug):
@@ -161,10 +179,16 @@ def main(ctx, debug):
     is_flag=True,
     help="Resume even though a data file changed since the checkpoint (recorded in the report).",
 )
-def train(config_path, overrides, out, resume_dir, overwrite, quiet, allow_changed_data):
+@click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    help="Threads for BLAS and the kernels (training.threads; default: every core).",
+)
+def train(config_path, overrides, out, resume_dir, overwrite, quiet, allow_changed_data, threads):
     """Train the experiment described by CONFIG (YAML); report on its held-out data."""
     if resume_dir is None and config_path is None:
         raise MlpError("train needs a CONFIG file (or --resume RUN_DIR)")
+    overrides = [*overrides, f"training.threads={threads}"] if threads else overrides
     resume = resume_dir is not None
     run_dir = resume_dir if resume else (out or api.NEW_RUN)
     try:

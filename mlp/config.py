@@ -219,6 +219,15 @@ class TrainingConfig:
     diagnostics: bool = setting(
         "bool", True, doc="per-layer gradient norms, update ratios, dead or saturated units, and findings"
     )
+    kernels: str = setting(
+        "name",
+        "auto",
+        choices=("auto", "numpy", "numba"),
+        doc="element-wise kernels: numba's fused ones when installed (auto), or NumPy's; MLP_KERNELS=numpy",
+    )
+    threads: int | None = setting(
+        "int", nullable=True, low=1, doc="threads for BLAS and the kernels (null: every core)"
+    )
     early_stopping: EarlyStoppingConfig = section(EarlyStoppingConfig)
 
 

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import numpy as np
 
+from . import kernels
 from .config import Config, resolve
 from .data.transform import FeatureTransform, Standardizer
 from .errors import CheckpointError, ConfigError, DataError, MlpError, clipped, shown
 from .io.archive import load_checked, require, save_atomic
-from .nn.layers import sigmoid
 from .nn.network import Architecture, Sequential
 
 KIND = "mlp-model"
@@ -105,7 +105,7 @@ class Model:
             exp = np.exp(shifted)
             return exp / exp.sum(axis=1, keepdims=True)
         if self.loss_name == "binary_cross_entropy":
-            p = sigmoid(outputs[:, 0])
+            p = kernels.sigmoid(outputs[:, 0])
             return np.stack([1 - p, p], axis=1)
         return None
 

@@ -1,18 +1,22 @@
 """Epoch time of mlp, PyTorch, scikit-learn, plain NumPy loops and the GEMMs alone, in one process.
 
     python scripts/bench.py [--rounds 5] [--workloads W1,W2,W3]
-                            [--contenders mlp,pytorch,sklearn,numpy,blas,gemm] [--json out.json] [--profile]
+                            [--contenders mlp,fast,pytorch,sklearn,numpy,blas,gemm] [--json out.json]
+                            [--profile [--kernels numpy|numba]]
     python scripts/bench.py --diagnostics [--rounds 7] [--workloads W1,W2,W3]
 
 Each workload trains one epoch of MNIST (60000 × 784, float32, ReLU, cross-entropy):
 W1 784-16-16-10 batch 32 plain SGD; W2 784-256-256-10 batch 128 SGD momentum 0.9;
 W3 784-1024-1024-10 batch 256 SGD momentum 0.9. mlp runs through the trainer's own epoch loop
-(minibatches, forward, loss, backward, optimizer); the plain NumPy loop is the same training
+(minibatches, forward, loss, backward, optimizer) with the NumPy reference kernels ("mlp", the
+default install) and with numba's fused kernels ("mlp (fast)", the ``fast`` extra); the plain NumPy loop is the same training
 written by hand as leanly as NumPy allows (the difference is what mlp's layers, checks and
 bookkeeping cost); "update in BLAS" folds that loop's optimizer into sgemm/saxpy calls of the
 OpenBLAS NumPy ships (what fusing the update buys at best). All contenders use 2 BLAS threads; after a warm-up they run in interleaved
-rounds (A B C D A B C D …). Reported: median epoch time, min–max,
-the ratios to PyTorch and to the plain NumPy loop taken pair by pair within each round (median), GFLOP/s of the epoch's matrix
+rounds (A B C D A B C D …). Reported: the machine (CPU model, BLAS and its kernel as threadpoolctl
+reads them, library versions), then per workload the median epoch time, min–max, the ratios to
+PyTorch, to the plain NumPy loop and to the GEMMs alone taken pair by pair within each round
+(median), GFLOP/s of the epoch's matrix
 products, and how far the process's resident memory grew above its level at the start of the
 contender's epochs (the kernel's high-water mark, Linux only). A contender that is not
 installed (or a BLAS not found) is reported as absent. ``--profile`` prints where mlp's epoch time goes instead.
@@ -23,10 +27,9 @@ ratio and the share of the epoch spent inside the callback's hooks.
 """
 
 import argparse
-import cProfile
 import json
+import os
 import platform
-import pstats
 import statistics
 import time
 import warnings
@@ -35,6 +38,7 @@ import numpy as np
 
 CONTENDERS = {
     "mlp": "mlp",
+    "fast": "mlp (fast)",
     "pytorch": "pytorch",
     "sklearn": "scikit-learn",
     "numpy": "plain NumPy loop",
@@ -86,8 +90,8 @@ def epoch_flops(n, sizes):
 # ----------------------------------------------------------------------------- contenders
 
 
-def mlp_contender(spec, validation=0.0, callbacks=()):
-    """One epoch of mlp's own trainer (``Trainer.run_epoch``), no callbacks, no validation split."""
+def mlp_contender(spec, validation=0.0, callbacks=(), kernels="numpy"):
+    """One epoch of mlp's own trainer (``Trainer.run_epoch``) with ``kernels``, no validation split."""
     from mlp.config import resolve
     from mlp.training.experiment import build_experiment
     from mlp.training.trainer import Trainer
@@ -98,7 +102,7 @@ def mlp_contender(spec, validation=0.0, callbacks=()):
             "model": {"hidden": spec["hidden"], "activation": "relu"},
             "loss": {"name": "cross_entropy"},
             "optimizer": {"name": "sgd", "lr": spec["lr"], "momentum": spec["momentum"]},
-            "training": {"epochs": 1000, "batch_size": spec["batch"]},
+            "training": {"epochs": 1000, "batch_size": spec["batch"], "kernels": kernels},
         }
     )
     trainer = Trainer(build_experiment(config), callbacks)
@@ -384,38 +388,41 @@ def available(module):
         return False
 
 
-def profile_mlp(spec):
-    epoch = mlp_contender(spec)
+def profile_mlp(spec, kernels):
+    """Seconds of one epoch spent in each part of mlp's trainer, timed by wrapping the parts of the
+    real epoch (each layer's forward and backward, the loss, the optimizer, the row gather); the rest
+    is the trainer's own loop (finite check, bookkeeping)."""
+    epoch = mlp_contender(spec, kernels=kernels)
+    trainer = epoch.__self__
+    experiment = trainer.experiment
+    spent = {}
+
+    def timed(owner, method, part):
+        inner = getattr(owner, method)
+
+        def wrapper(*args, **kwargs):
+            started = time.perf_counter()
+            try:
+                return inner(*args, **kwargs)
+            finally:
+                spent[part] = spent.get(part, 0.0) + time.perf_counter() - started
+
+        setattr(owner, method, wrapper)
+
+    for layer in experiment.network.layers:
+        kind = "Linear (GEMM, bias)" if type(layer).__name__ == "Linear" else f"{type(layer).__name__} (element-wise)"
+        timed(layer, "forward", f"{kind} forward")
+        timed(layer, "backward", f"{kind} backward")
+    timed(experiment.loss, "forward_prepared", "loss: softmax + cross-entropy + gradient")
+    timed(experiment.optimizer, "step", "optimizer step")
+    timed(trainer.batches, "_gather", "row gather (batching)")
     epoch()
-    profiler = cProfile.Profile()
-    profiler.enable()
+    spent.clear()
     started = time.perf_counter()
     epoch()
     total = time.perf_counter() - started
-    profiler.disable()
-    stats = pstats.Stats(profiler).stats
-    groups = {
-        "GEMM (Linear forward/backward)": ("layers.py", ("forward", "backward"), "Linear"),
-        "elementwise (activations)": ("layers.py", None, None),
-        "loss (softmax + cross-entropy)": ("losses.py", None, None),
-        "optimizer step": ("optimizers.py", None, None),
-        "batching (gather)": ("batching.py", None, None),
-    }
-    spent = {name: 0.0 for name in groups}
-    for (filename, line, _function), (_, _, tottime, _, _) in stats.items():
-        if filename.endswith("layers.py"):
-            with open(filename) as f:
-                source = f.readlines()
-            owner = next((s for s in reversed(source[:line]) if s.startswith("class ")), "")
-            key = "GEMM (Linear forward/backward)" if "Linear" in owner else "elementwise (activations)"
-            spent[key] += tottime
-        else:
-            for name, (suffix, _, _) in groups.items():
-                if filename.endswith(suffix) and suffix != "layers.py":
-                    spent[name] += tottime
-    profiled = sum(v for v in stats.values() for v in [v[2]])
-    spent["Python (trainer loop, Sequential, rest)"] = max(profiled - sum(spent.values()), 0.0)
-    return total, spent, profiled
+    spent["trainer loop (finite check, bookkeeping)"] = total - sum(spent.values())
+    return total, spent
 
 
 def main():
@@ -427,6 +434,7 @@ def main():
         "--contenders", default=",".join(CONTENDERS), help=f"a subset of {','.join(CONTENDERS)} (default: all)"
     )
     parser.add_argument("--profile", action="store_true", help="where mlp's epoch time goes")
+    parser.add_argument("--kernels", default="numpy", choices=["numpy", "numba"], help="with --profile: which kernels")
     parser.add_argument("--diagnostics", action="store_true", help="what the training diagnostics cost")
     args = parser.parse_args()
     chosen = [c.strip() for c in args.contenders.split(",")]
@@ -439,15 +447,16 @@ def main():
 
     names = [w.strip() for w in args.workloads.split(",")]
     with threadpool_limits(2):
+        print_machine()
         if args.diagnostics:
             diagnostics_cost(names, args.rounds)
             return
         if args.profile:
             for name in names:
-                total, spent, profiled = profile_mlp(WORKLOADS[name])
-                print(f"\n{name}: one epoch {total:.3f} s (under cProfile {profiled:.3f} s)")
+                total, spent = profile_mlp(WORKLOADS[name], args.kernels)
+                print(f"\n{name}: one epoch {total:.3f} s with the {args.kernels} kernels")
                 for part, seconds in sorted(spent.items(), key=lambda kv: -kv[1]):
-                    print(f"  {part:<42} {seconds:7.3f} s  {100 * seconds / profiled:5.1f}%")
+                    print(f"  {part:<46} {seconds:7.3f} s  {100 * seconds / total:5.1f}%")
             return
         blas = bundled_blas()
         data = load_builtin("mnist")
@@ -458,6 +467,7 @@ def main():
             spec = WORKLOADS[name]
             builders = {
                 "mlp": lambda spec=spec: mlp_contender(spec),
+                "fast": lambda spec=spec: mlp_contender(spec, kernels="numba") if available("numba") else None,
                 "pytorch": lambda spec=spec: torch_contender(spec, X, y) if available("torch") else None,
                 "sklearn": lambda spec=spec: sklearn_contender(spec, X, y) if available("sklearn") else None,
                 "numpy": lambda spec=spec: numpy_contender(spec, X, y),
@@ -486,8 +496,9 @@ def main():
                 if not times[k]:
                     rows[k] = None
                     continue
-                ratio, loop = (
-                    same_round_ratio(times[k], times.get(other)) for other in ("pytorch", "plain NumPy loop")
+                ratio, loop, gemms = (
+                    same_round_ratio(times[k], times.get(other))
+                    for other in ("pytorch", "plain NumPy loop", "GEMMs alone")
                 )
                 median = statistics.median(times[k])
                 rows[k] = {
@@ -496,21 +507,49 @@ def main():
                     "max_s": max(times[k]),
                     "ratio_to_pytorch": ratio,
                     "ratio_to_numpy_loop": loop,
+                    "ratio_to_gemms": gemms,
                     "gflops": flops / median / 1e9,
                     "rss_growth_mb": peaks[k],
                     "times_s": times[k],
                 }
             results[name] = rows
             print_table(name, spec, rows)
-    meta = {
-        "date": time.strftime("%Y-%m-%d"),
-        "machine": platform.processor() or platform.machine(),
-        "rounds": args.rounds,
-        "numpy": np.__version__,
-    }
+    meta = {"date": time.strftime("%Y-%m-%d"), "rounds": args.rounds, **machine()}
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"meta": meta, "results": results}, f, indent=2)
+
+
+def machine():
+    """The CPU model, the BLAS NumPy uses (library, version, kernel) and the contenders' versions."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from threadpoolctl import threadpool_info
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    blas = [
+        f"{info.get('internal_api')} {info.get('version')} ({info.get('architecture')}, {info.get('num_threads')} threads)"
+        for info in threadpool_info()
+        if info.get("user_api") == "blas"
+    ]
+    versions = {}
+    for package in ("numpy", "numba", "torch", "scikit-learn", "threadpoolctl"):
+        try:
+            versions[package] = version(package)
+        except PackageNotFoundError:
+            versions[package] = "not installed"
+    return {"cpu": cpu, "cores": os.cpu_count(), "blas": blas, "versions": versions}
+
+
+def print_machine():
+    info = machine()
+    print(f"CPU: {info['cpu']} ({info['cores']} cores); BLAS: {'; '.join(info['blas']) or 'not found'}")
+    print("versions: " + ", ".join(f"{k} {v}" for k, v in info["versions"].items()), flush=True)
 
 
 def same_round_ratio(times, reference):
@@ -522,21 +561,23 @@ def print_table(name, spec, rows):
     sizes = "-".join(map(str, [784, *spec["hidden"], 10]))
     print(f"\n{name}: {sizes}, batch {spec['batch']}, SGD momentum {spec['momentum']}\n")
     print(
-        "| contender | median epoch (s) | min–max (s) | ratio to PyTorch | ratio to the plain NumPy loop | GFLOP/s "
-        "| RSS growth during epoch (MB) |"
+        "| contender | median epoch (s) | min–max (s) | ratio to PyTorch | ratio to the plain NumPy loop "
+        "| × GEMMs alone | GFLOP/s | RSS growth during epoch (MB) |"
     )
-    print("| --- | --- | --- | --- | --- | --- | --- |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for k, row in rows.items():
         if row is None:
-            print(f"| {k} | absent (not installed or not found) | | | | | |")
+            print(f"| {k} | absent (not installed or not found) | | | | | | |")
             continue
-        ratio, loop = (
-            "–" if row[key] is None else f"{row[key]:.2f}" for key in ("ratio_to_pytorch", "ratio_to_numpy_loop")
+        ratio, loop, gemms = (
+            "–" if row[key] is None else f"{row[key]:.2f}"
+            for key in ("ratio_to_pytorch", "ratio_to_numpy_loop", "ratio_to_gemms")
         )
         memory = "–" if row["rss_growth_mb"] is None else f"{row['rss_growth_mb']:.1f}"
         print(
-            f"| {k} | {row['median_s']:.3f} | {row['min_s']:.3f}–{row['max_s']:.3f} | {ratio} | {loop} | "
-            f"{row['gflops']:.1f} | {memory} |"
+            f"| {k} | {row['median_s']:.3f} | {row['min_s']:.3f}–{row['max_s']:.3f} | {ratio} | {loop} | {gemms} | "
+            f"{row['gflops']:.1f} | {memory} |",
+            flush=True,
         )
 
 

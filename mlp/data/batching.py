@@ -15,6 +15,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from .. import kernels
+
 BLOCK_BYTES = 4 << 20
 
 
@@ -87,7 +89,7 @@ class Minibatches:
     def _gather(self, order, block_lo, buffer):
         """Rows ``order[block_lo : block_lo + block_rows]`` of ``X`` into ``buffer``, and their labels."""
         rows = order[block_lo : block_lo + self.block_rows]
-        return np.take(self.X, rows, axis=0, out=buffer[: len(rows)], mode="clip"), self.y[rows]
+        return kernels.gather_rows(self.X, rows, buffer), self.y[rows]
 
     def _split(self, block_lo, block, labels):
         size = self.batch_size

@@ -26,6 +26,7 @@ The contract every layer keeps:
 
 import numpy as np
 
+from .. import kernels
 from ..errors import StateError
 from ..registry import lookup
 from ..validation import check_number
@@ -132,7 +133,7 @@ class Linear(Layer):
         if type(h) is not np.ndarray or h.ndim != 2 or h.dtype != self.dtype or h.shape[1] != self.in_features:
             h = self._checked_input(x)
         a = np.matmul(h, self.params["W"].T)
-        a += self.params["b"]
+        kernels.add_bias(a, self.params["b"])
         self._h = h if training else None
         return a
 
@@ -152,7 +153,7 @@ class Linear(Layer):
                 )
         grads = self.grads
         np.matmul(g.T, h, out=grads["W"])
-        np.add.reduce(g, axis=0, out=grads["b"])
+        kernels.column_sums(g, grads["b"])
         return np.matmul(g, self.params["W"]) if input_grad else None
 
     def __repr__(self):
@@ -165,22 +166,15 @@ class ReLU(Layer):
     def __init__(self):
         super().__init__()
         self._h: np.ndarray | None = None
-        self._zeros: np.ndarray | None = None
 
     def forward(self, x: np.ndarray, training: bool = True) -> np.ndarray:
-        a = _as_batch(x, "ReLU.forward")
-        zeros = self._zeros
-        if zeros is None or zeros.shape != a.shape or zeros.dtype != a.dtype:
-            # NumPy's maximum runs SIMD against an array but not against the scalar 0 (~3x slower)
-            zeros = self._zeros = np.zeros_like(a)
-        h = np.maximum(a, zeros)
+        h = kernels.relu(_as_batch(x, "ReLU.forward"))
         self._h = h if training else None
         return h
 
     def backward(self, g: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         h = self._cached(self._h)
-        g = self._check_grad(g, h)
-        return np.multiply(g, h > 0, dtype=h.dtype) if input_grad else None
+        return kernels.relu_backward(self._check_grad(g, h), h) if input_grad else None
 
 
 class LeakyReLU(Layer):
@@ -189,17 +183,16 @@ class LeakyReLU(Layer):
     def __init__(self, alpha: float = 0.01):
         super().__init__()
         self.alpha = check_number("LeakyReLU: alpha", alpha, 0, 1, high_open=True)
-        self._slope: np.ndarray | None = None
+        self._h: np.ndarray | None = None
 
     def forward(self, x: np.ndarray, training: bool = True) -> np.ndarray:
-        a = _as_batch(x, "LeakyReLU.forward")
-        slope = np.where(a > 0, a.dtype.type(1), a.dtype.type(self.alpha))
-        self._slope = slope if training else None
-        return a * slope
+        h = kernels.leaky_relu(_as_batch(x, "LeakyReLU.forward"), self.alpha)
+        self._h = h if training else None
+        return h
 
     def backward(self, g: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
-        slope = self._cached(self._slope)
-        return self._check_grad(g, slope) * slope if input_grad else None
+        h = self._cached(self._h)  # h > 0 exactly where a > 0, as alpha >= 0
+        return kernels.leaky_relu_backward(self._check_grad(g, h), h, self.alpha) if input_grad else None
 
     def __repr__(self):
         return f"LeakyReLU(alpha={self.alpha})"
@@ -213,13 +206,13 @@ class Sigmoid(Layer):
         self._h: np.ndarray | None = None
 
     def forward(self, x: np.ndarray, training: bool = True) -> np.ndarray:
-        h = sigmoid(_as_batch(x, "Sigmoid.forward"))
+        h = kernels.sigmoid(_as_batch(x, "Sigmoid.forward"))
         self._h = h if training else None
         return h
 
     def backward(self, g: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         h = self._cached(self._h)
-        return self._check_grad(g, h) * h * (1 - h) if input_grad else None
+        return kernels.sigmoid_backward(self._check_grad(g, h), h) if input_grad else None
 
 
 class Tanh(Layer):
@@ -230,13 +223,13 @@ class Tanh(Layer):
         self._h: np.ndarray | None = None
 
     def forward(self, x: np.ndarray, training: bool = True) -> np.ndarray:
-        h = np.tanh(_as_batch(x, "Tanh.forward"))
+        h = kernels.tanh(_as_batch(x, "Tanh.forward"))
         self._h = h if training else None
         return h
 
     def backward(self, g: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         h = self._cached(self._h)
-        return self._check_grad(g, h) * (1 - h * h) if input_grad else None
+        return kernels.tanh_backward(self._check_grad(g, h), h) if input_grad else None
 
 
 class Identity(Layer):
@@ -285,12 +278,6 @@ class Dropout(Layer):
 
     def __repr__(self):
         return f"Dropout(p={self.p})"
-
-
-def sigmoid(a):
-    """Logistic function without overflow: ``e^{min(a,0)} / (1 + e^{−|a|})``."""
-    e = np.exp(-np.abs(a))
-    return np.where(a >= 0, 1, e) / (1 + e)
 
 
 ACTIVATIONS = {

@@ -19,10 +19,9 @@ name           update, with g the gradient and t the step count (from 1)
 them exactly, so a resumed run continues bit for bit.
 """
 
-import math
-
 import numpy as np
 
+from .. import kernels
 from ..registry import lookup
 from ..validation import Setting, check_number, declared_settings
 
@@ -123,22 +122,8 @@ class SGD(Optimizer):
         super().__init__(params, lr)
 
     def _update(self, index, param, grad, scratch):
-        direction = grad
-        if self.momentum > 0:
-            velocity = self.buffers["momentum"][index]
-            if self.t == 1:
-                np.copyto(velocity, grad)
-            else:
-                velocity *= self.momentum
-                velocity += grad
-            if self.nesterov:
-                np.multiply(velocity, self.momentum, out=scratch)
-                scratch += grad
-                direction = scratch
-            else:
-                direction = velocity
-        np.multiply(direction, -self.lr, out=scratch)
-        param += scratch
+        velocity = self.buffers["momentum"][index] if self.momentum > 0 else scratch
+        kernels.sgd_step(param, grad, velocity, scratch, self.lr, self.momentum, self.nesterov, self.t == 1)
 
 
 class Adam(Optimizer):
@@ -159,29 +144,23 @@ class Adam(Optimizer):
         super().__init__(params, lr)
         self._second = [np.empty_like(p) for p, _ in self.pairs]
 
-    def _decay(self, param):
-        """AdamW's decoupled weight decay; plain Adam has none (use a regularizer for L2)."""
+    decoupled = False  # AdamW decays θ ← θ(1 − lr·weight_decay); plain Adam has no decay (use a regularizer)
 
     def _update(self, index, param, grad, scratch):
-        self._decay(param)
-        exp_avg = self.buffers["exp_avg"][index]
-        exp_avg_sq = self.buffers["exp_avg_sq"][index]
-        exp_avg *= self.beta1
-        np.multiply(grad, 1 - self.beta1, out=scratch)
-        exp_avg += scratch
-        exp_avg_sq *= self.beta2
-        np.multiply(grad, grad, out=scratch)
-        scratch *= 1 - self.beta2
-        exp_avg_sq += scratch
-        bias1 = 1 - self.beta1**self.t
-        bias2 = 1 - self.beta2**self.t
-        denom = self._second[index]
-        np.sqrt(exp_avg_sq, out=denom)
-        denom /= math.sqrt(bias2)
-        denom += self.eps
-        np.divide(exp_avg, denom, out=scratch)
-        scratch *= -self.lr / bias1
-        param += scratch
+        kernels.adam_step(
+            param,
+            grad,
+            self.buffers["exp_avg"][index],
+            self.buffers["exp_avg_sq"][index],
+            scratch,
+            self._second[index],
+            self.lr,
+            self.beta1,
+            self.beta2,
+            self.eps,
+            self.t,
+            self.weight_decay if self.decoupled else 0.0,
+        )
 
 
 class AdamW(Adam):
@@ -190,12 +169,10 @@ class AdamW(Adam):
     name = "adamw"
     settings = {**Adam.settings, "weight_decay": Setting("float", 0.01, low=0, doc="adamw (decoupled)")}
 
+    decoupled = True
+
     def __init__(self, params, lr=0.001, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01):
         super().__init__(params, lr, betas, eps, weight_decay)
-
-    def _decay(self, param):
-        if self.weight_decay:
-            param *= 1 - self.lr * self.weight_decay
 
 
 class RMSprop(Optimizer):
@@ -217,22 +194,9 @@ class RMSprop(Optimizer):
         super().__init__(params, lr)
 
     def _update(self, index, param, grad, scratch):
+        velocity = self.buffers["momentum"][index] if self.momentum > 0 else scratch
         square_avg = self.buffers["square_avg"][index]
-        square_avg *= self.alpha
-        np.multiply(grad, grad, out=scratch)
-        scratch *= 1 - self.alpha
-        square_avg += scratch
-        np.sqrt(square_avg, out=scratch)
-        scratch += self.eps
-        np.divide(grad, scratch, out=scratch)
-        if self.momentum > 0:
-            velocity = self.buffers["momentum"][index]
-            velocity *= self.momentum
-            velocity += scratch
-            np.multiply(velocity, -self.lr, out=scratch)
-        else:
-            scratch *= -self.lr
-        param += scratch
+        kernels.rmsprop_step(param, grad, square_avg, velocity, scratch, self.lr, self.alpha, self.eps, self.momentum)
 
 
 OPTIMIZERS = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop}

@@ -163,7 +163,7 @@ def page(report, out_dir, class_names=None, images=None):
     if training:
         facts = [
             [key.replace("_", " "), fmt(training.get(key))]
-            for key in ("epochs_run", "best_epoch", "stop_reason", "wall_time_seconds")
+            for key in ("epochs_run", "best_epoch", "stop_reason", "wall_time_seconds", "kernels")
         ]
         parts += ["<h2>Training</h2>", _table(["", "value"], facts)]
     parts += ["<h2>Config</h2>", f"<pre>{_e(yaml.safe_dump(config, sort_keys=False))}</pre>", "</body></html>"]

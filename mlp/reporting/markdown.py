@@ -83,6 +83,8 @@ def markdown(report):
             f"- stopped: {training['stop_reason']}",
             f"- wall time: {training['wall_time_seconds']:.1f} s ({training['samples_per_second']:.0f} samples/s)",
         ]
+        if training.get("kernels"):
+            lines.append(f"- kernels: {training['kernels']}")
         changed = training.get("data_changed_on_resume")
         if changed:
             lines.append(

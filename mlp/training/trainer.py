@@ -20,8 +20,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .. import kernels
 from ..data.batching import Minibatches, worth_prefetching
-from ..errors import Interrupted, NonFiniteError
+from ..errors import ConfigError, Interrupted, NonFiniteError
 from ..nn.regularizers import apply_max_norm
 
 EVAL_BATCH = 1024
@@ -119,6 +120,11 @@ class Trainer:
         self.metric_name = "val_accuracy" if experiment.splits.task == "classification" else "val_rmse"
         self.monitor = experiment.config.training.early_stopping.monitor
         self._epoch_started = None
+        try:
+            kernels.resolve(experiment.config.training.kernels)
+        except ValueError as exc:
+            raise ConfigError(f"training.kernels: {exc}") from None
+        self.kernels_used: str | None = None  # which kernels ran, on how many threads
         # The per-batch hooks are called only on the callbacks that override them (the hot loop).
         self._batch_callbacks = self._overriding("on_batch_end")
         self._step_callbacks = self._overriding("on_before_step")
@@ -199,9 +205,13 @@ class Trainer:
             state.order = self.batches.draw_order()
         experiment.optimizer.lr = experiment.schedule.lr_at(state.epoch)
         self._call("on_epoch_begin")
+        training = experiment.config.training
         # Overflow is detected and reported as a non-finite loss; NumPy's warnings would only repeat
         # it, out of order.
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+        with (
+            kernels.selected(training.kernels, training.threads) as self.kernels_used,
+            np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"),
+        ):
             self.train_epoch()
             record = self._end_of_epoch(time.perf_counter() - started)
         state.elapsed += time.perf_counter() - started

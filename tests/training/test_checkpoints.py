@@ -33,15 +33,20 @@ def trainer_for(raw, *callbacks):
     return Trainer(build_experiment(resolve(raw)), callbacks)
 
 
-def test_a_checkpoint_inside_an_epoch_resumes_bit_identical(tmp_path):
-    reference = trainer_for(RAW)
+@pytest.mark.parametrize("version", ["numpy", "numba"])
+@pytest.mark.parametrize("optimizer", [{"name": "sgd", "lr": 0.05, "momentum": 0.9}, {"name": "adamw", "lr": 0.01}])
+def test_a_checkpoint_inside_an_epoch_resumes_bit_identical(tmp_path, version, optimizer):
+    if version == "numba":
+        pytest.importorskip("numba")
+    raw = {**RAW, "optimizer": optimizer, "training": {**RAW["training"], "kernels": version}}
+    reference = trainer_for(raw)
     reference.run()
-    stopped = trainer_for(RAW, InterruptAt(2, 3), checkpoints.Checkpointer(tmp_path))
+    stopped = trainer_for(raw, InterruptAt(2, 3), checkpoints.Checkpointer(tmp_path))
     with pytest.raises(Interrupted, match="stopped at epoch 3, batch 3"):
         stopped.run()
     arrays, meta = load_checked(tmp_path / "last.npz")
     assert (meta["epoch"], meta["batch"]) == (2, 3) and "order" in arrays and not meta["finished"]
-    resumed = trainer_for(RAW)
+    resumed = trainer_for(raw)
     checkpoints.restore(tmp_path / "last.npz", resumed)
     assert resumed.state.epoch == 2 and resumed.state.batch == 3
     resumed.run()
