@@ -13,6 +13,7 @@ import io
 import signal
 import sys
 import threading
+import time
 import traceback
 import warnings
 from pathlib import Path
@@ -284,6 +285,34 @@ def predict(model, input_path, out):
         remove_stale_temporaries(out)
         write_text_atomic(out, buffer.getvalue())
         click.echo(f"wrote {len(predicted)} predictions to {out}", err=True)
+
+
+# ----------------------------------------------------------------------------------------- export
+
+
+@main.command("export")
+@click.argument("model", type=click.Path())
+@click.option(
+    "--format", "fmt", type=click.Choice(["onnx", "safetensors"]), required=True, help="The file format to write."
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False),
+    help="File to write (default: model.onnx or model.safetensors beside MODEL's model.npz).",
+)
+def export(model, fmt, out):
+    """Write MODEL (a model.npz or a run directory) as an ONNX graph or a safetensors file."""
+    source = model_path(model)
+    trained = load_model(source)
+    target = Path(out) if out else source.with_suffix(f".{fmt}")
+    if target.resolve() == source.resolve():
+        raise MlpError(f"--out {target}: that is the model file itself; choose another file")
+    started = time.perf_counter()
+    trained.save(target, format=fmt)
+    seconds = time.perf_counter() - started
+    size = target.stat().st_size
+    shown_size = human_size(size) if size >= 2**20 else f"{size / 1024:.1f} KiB"
+    click.echo(f"wrote {target} ({shown_size}, {fmt}) in {seconds:.2f} s")
 
 
 # ---------------------------------------------------------------------------------------- summary

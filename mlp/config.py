@@ -111,7 +111,9 @@ class ModelConfig:
     dropout: float = setting("float", 0.0, low=0, high=1, high_open=True, doc="after each hidden activation")
     input_dropout: float = setting("float", 0.0, low=0, high=1, high_open=True, doc="on the input features")
     init: str = setting("name", "he", choices=tuple(INITIALIZERS))
-    init_from: str | None = setting("str", nullable=True, doc=".npz state dict to start from")
+    init_from: str | None = setting(
+        "str", nullable=True, doc="weights to start from: a model.npz, an np.savez state dict or a .safetensors file"
+    )
 
 
 @dataclass

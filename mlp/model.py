@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import kernels
+from . import export, kernels
 from .config import Config, resolve
 from .data.transform import FeatureTransform, Standardizer
 from .errors import CheckpointError, ConfigError, DataError, MlpError, clipped, shown
@@ -109,8 +109,16 @@ class Model:
             return np.stack([1 - p, p], axis=1)
         return None
 
-    def save(self, path) -> Path:
-        """Write ``model.npz`` to ``path`` atomically; return the path."""
+    def save(self, path, format: str | None = None) -> Path:
+        """Write the model to ``path`` atomically; return the path.
+
+        ``format``: ``"npz"`` (mlp's own model file, which ``mlp.load`` reads), ``"onnx"`` (the whole
+        model as one ONNX graph, transform included) or ``"safetensors"`` (the weights, with the
+        architecture and transform as metadata); by default the one ``path``'s suffix names, else npz.
+        """
+        format = export.format_for(path, format)
+        if format != "npz":
+            return export.write(self, path, format)
         if self.architecture is None:
             raise MlpError(
                 f"{path}: this model's network has layers of your own ({self.network!r}); model.npz holds mlp's "

@@ -146,7 +146,7 @@ class Encoding:
     def encode(self, cells, rows=None):
         """The encoded rows ``(n, width)`` float64 of ``cells`` (its columns matched by name)."""
         rows = np.arange(len(cells.X)) if rows is None else np.asarray(rows)
-        position = self._positions(cells)
+        position = self.positions(cells)
         numeric, indicators, onehots = [], [], []
         unknown = {}
         for plan in self.columns:
@@ -203,7 +203,8 @@ class Encoding:
             raise DataError(f"{cells.where(row)}, column {shown(plan.name)}: missing value ({hint})")
         return plan.fill
 
-    def _positions(self, cells):
+    def positions(self, cells):
+        """Where each of the model's columns is in ``cells``: matched by name, or by position for arrays."""
         if cells.names is None:  # arrays: the columns in the order the model takes them
             if cells.X.shape[1] != len(self.columns):
                 raise DataError(f"{cells.source}: {cells.X.shape[1]} columns, the model takes {len(self.columns)}")

@@ -16,6 +16,7 @@ from ..data.datasets import Dataset, builtin_files, fingerprint, load_builtin, l
 from ..data.splits import Splits, fit_encoding, prepare, split_rows_of
 from ..data.table import Cells
 from ..errors import CheckpointError, ConfigError, DataError, shown
+from ..export.safetensors_file import read_state_dict
 from ..io.archive import load_state_dict
 from ..model import Model
 from ..nn.losses import CLASSIFICATION_LOSSES, REGRESSION_LOSSES, check_weights, class_targets, get_loss
@@ -195,6 +196,14 @@ def data_fingerprints(config: Config, given: Dataset | None = None) -> dict:
     return prints
 
 
+def initial_weights(path):
+    """The state dict ``model.init_from`` names: an mlp model file, an ``np.savez`` state dict, or a
+    safetensors file (mlp's, or a PyTorch ``nn.Sequential``'s: ``<i>.weight``/``<i>.bias``)."""
+    if str(path).lower().endswith(".safetensors"):
+        return read_state_dict(path)
+    return load_state_dict(path)
+
+
 def build_experiment(
     config: Config, dataset: Dataset | None = None, sample_weight=None, network: Sequential | None = None
 ) -> Experiment:
@@ -234,7 +243,7 @@ def build_experiment(
     network = architecture.build(streams["init"], streams["dropout"]) if network is None else network
     if config.model.init_from is not None:
         try:
-            network.load_state_dict(load_state_dict(config.model.init_from))
+            network.load_state_dict(initial_weights(config.model.init_from))
         except (ValueError, CheckpointError) as exc:
             raise ConfigError(f"model.init_from: {exc}") from None
     loss = get_loss(config.loss.name, **config.loss.arguments())
