@@ -22,14 +22,7 @@ import onnxruntime as ort
 import mlp
 from mlp.export.onnx_graph import onnx_inputs
 from mlp.io.files import human_size
-from mlp.training.experiment import describe, random_streams
-
-
-def held_out_rows(model):
-    config = model.config
-    dataset, rows, _, _ = describe(config, None, random_streams(config.seed))
-    source = dataset.X_test if rows.own_test else dataset.X
-    return source.subset(rows.test) if hasattr(source, "subset") else np.asarray(source)[rows.test]
+from mlp.training.experiment import held_out_rows
 
 
 def check(run_dir, folder):
@@ -39,7 +32,7 @@ def check(run_dir, folder):
     model.save(onnx_path)
     seconds = time.perf_counter() - started
     model.save(weights_path)
-    rows = held_out_rows(model)
+    rows = held_out_rows(model.config)
     session = ort.InferenceSession(str(onnx_path))
     got = dict(zip([o.name for o in session.get_outputs()], session.run(None, onnx_inputs(model, rows))))
     outputs = model.outputs(rows)

@@ -196,6 +196,14 @@ def data_fingerprints(config: Config, given: Dataset | None = None) -> dict:
     return prints
 
 
+def held_out_rows(config: Config):
+    """The test split's rows of the config's data as they come, before the feature transform (an
+    array, or a table's cells): what ``mlp predict`` would be given for them."""
+    dataset, rows, _, _ = describe(config)
+    source = dataset.X_test if rows.own_test else dataset.X
+    return source.subset(rows.test) if isinstance(source, Cells) else np.asarray(source)[rows.test]
+
+
 def initial_weights(path):
     """The state dict ``model.init_from`` names: an mlp model file, an ``np.savez`` state dict, or a
     safetensors file (mlp's, or a PyTorch ``nn.Sequential``'s: ``<i>.weight``/``<i>.bias``)."""

@@ -13,7 +13,7 @@ from mlp.data.datasets import read_feature_rows
 from mlp.data.encoding import DataWarning
 from mlp.export.onnx_graph import FEATURES, OPSET, onnx_inputs
 from mlp.nn import Linear, ReLU, Sequential
-from mlp.training.experiment import describe, random_streams
+from mlp.training.experiment import held_out_rows
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
@@ -36,14 +36,6 @@ def trained(tmp_path, config, overrides=(), epochs=3):
     result = run("train", CONFIGS_DIR / config, "--out", out, "--quiet", *settings)
     assert result.exit_code == 0, result.output
     return out
-
-
-def held_out_rows(model):
-    """The test split's raw rows, as mlp reads them (an array, or a table's cells)."""
-    config = model.config
-    dataset, rows, _, _ = describe(config, None, random_streams(config.seed))
-    source = dataset.X_test if rows.own_test else dataset.X
-    return source.subset(rows.test) if hasattr(source, "subset") else np.asarray(source)[rows.test]
 
 
 def runtime_outputs(path, inputs):
@@ -78,7 +70,7 @@ def test_onnx_runtime_predicts_what_mlp_predicts(kind, tmp_path):
     path = run_dir / "model.onnx"
     assert f"wrote {path}" in result.output
     model = mlp.load(run_dir)
-    rows = held_out_rows(model)
+    rows = held_out_rows(model.config)
     assert_same_predictions(model, runtime_outputs(path, onnx_inputs(model, rows)), rows)
 
     proto = onnx.load(str(path))
@@ -119,7 +111,7 @@ def test_missing_and_unseen_cells_are_treated_as_mlp_treats_them(tmp_path):
 def test_mnist_pixels_scaled_as_in_training(tmp_path):
     run_dir = trained(tmp_path, "mnist_homework.yaml", ["model.hidden=[16]"], epochs=1)
     model = mlp.load(run_dir)
-    rows = held_out_rows(model)
+    rows = held_out_rows(model.config)
     model.save(run_dir / "model.onnx")
     assert_same_predictions(model, runtime_outputs(run_dir / "model.onnx", onnx_inputs(model, rows)), rows)
 
@@ -128,7 +120,7 @@ def test_a_network_of_mlp_layers_exports_and_one_with_an_own_layer_is_refused(tm
     raw = {"data": {"name": "iris"}, "training": {"epochs": 2}}
     built = mlp.train(raw, network=Sequential([Linear(4, 5), ReLU(), Linear(5, 3)]))
     built.model.save(tmp_path / "mine.onnx")
-    rows = held_out_rows(built.model)
+    rows = held_out_rows(built.model.config)
     got = runtime_outputs(tmp_path / "mine.onnx", onnx_inputs(built.model, rows))
     np.testing.assert_array_equal(got["label"], built.model.predict(rows))
 
