@@ -33,8 +33,7 @@ from .optim import schedules
 from .sweeps.driver import SweepResult
 from .sweeps.driver import run_sweep as sweep
 from .training.trainer import Callback
-
-__version__ = "0.1.0"
+from .version import __version__
 
 __all__ = [
     "Callback",

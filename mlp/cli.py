@@ -21,7 +21,7 @@ from pathlib import Path
 import click
 import numpy as np
 
-from . import __version__, api, kernels
+from . import api, kernels
 from .config import load_config
 from .data.datasets import BUILTIN, column_text, read_feature_rows
 from .data.encoding import DataWarning
@@ -42,6 +42,7 @@ from .sweeps.engines import available_cores
 from .sweeps.summary import is_sweep_dir, sweep_table
 from .training.experiment import build_experiment, describe
 from .training.memory import training_bytes
+from .version import __version__
 
 EXIT_USER_ERROR = 2
 EXIT_NON_FINITE = 3

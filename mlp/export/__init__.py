@@ -12,13 +12,6 @@ from ..io.files import write_atomic
 FORMATS = ("npz", "onnx", "safetensors")
 
 
-def mlp_version() -> str:
-    """The version written into exported files (read when writing: the package is loaded by then)."""
-    from .. import __version__
-
-    return __version__
-
-
 def format_for(path, format: str | None) -> str:
     """``format``, or the one ``path``'s suffix names (``.onnx``, ``.safetensors``; else ``npz``)."""
     if format is None:

@@ -37,7 +37,7 @@ from ..data.encoding import cell_text
 from ..data.table import MISSING_MARKERS, Cells
 from ..errors import MlpError
 from ..nn.layers import Dropout, Identity, LeakyReLU, Linear, ReLU, Sigmoid, Tanh
-from . import mlp_version
+from ..version import __version__
 
 OPSET = 21
 ML_OPSET = 3
@@ -195,11 +195,11 @@ def to_onnx(model):
         helper.make_graph(graph.nodes, "mlp", graph.inputs, outputs, graph.initializers),
         opset_imports=[helper.make_opsetid("", OPSET), helper.make_opsetid("ai.onnx.ml", ML_OPSET)],
         producer_name="mlp",
-        producer_version=mlp_version(),
+        producer_version=__version__,
         doc_string=f"{model.task} model trained with mlp ({model.loss_name} loss)",
     )
     metadata = {
-        "mlp_version": mlp_version(),
+        "mlp_version": __version__,
         "task": model.task,
         "loss": model.loss_name,
         "class_names": json.dumps(model.class_names),

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..errors import CheckpointError, MlpError, clipped
 from ..io.files import read_bytes
-from . import mlp_version
+from ..version import __version__
 
 TORCH_NAME = re.compile(r"^(\d+)\.(weight|bias)$")
 MLP_NAME = {"weight": "W", "bias": "b"}
@@ -37,7 +37,7 @@ def to_safetensors(model) -> bytes:
     architecture = None if model.architecture is None else model.architecture.to_dict()
     metadata = {
         "format": "mlp",
-        "mlp_version": mlp_version(),
+        "mlp_version": __version__,
         "architecture": json.dumps(architecture),
         "transform": json.dumps(model.transform.to_metadata()),
         "task": model.task,
