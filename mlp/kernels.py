@@ -20,7 +20,7 @@ Contracts (arrays C-contiguous, float32 or float64, one dtype per call; ``(N, K)
 ``tanh(a)`` / ``tanh_backward(g, h)``          tanh a; g ⊙ (1 − h²)
 ``softmax_cross_entropy(a, labels)``           (Σ_n [logsumexp(a_n) − a_n,c] as a float,
                                                (softmax(a) − onehot) / N)
-``gather_rows(X, rows, out)``                  out[:len(rows)] ← X[rows] (cast to out's dtype)
+``gather_rows(X, rows, out, factor=None)``     out[:len(rows)] ← X[rows] · factor, in out's dtype
 ``sgd_step(θ, g, v, scratch, lr, μ, …)``       v ← μv + g (v = g at the first step); θ ← θ − lr·d
 ``adam_step(θ, g, m, s, scratch, denom, …)``   the Adam/AdamW update of :mod:`mlp.optim.optimizers`
 ``rmsprop_step(θ, g, s, v, scratch, …)``       the RMSprop update (with optional momentum)
@@ -121,10 +121,14 @@ class Reference:
         return loss, grad
 
     @staticmethod
-    def gather_rows(X, rows, out):
-        if X.dtype == out.dtype:
+    def gather_rows(X, rows, out, factor=None):
+        if factor is None and X.dtype == out.dtype:
             return np.take(X, rows, axis=0, out=out[: len(rows)], mode="clip")
-        out[: len(rows)] = X[rows]
+        picked = np.take(X, rows, axis=0)
+        if factor is None:
+            out[: len(rows)] = picked
+        else:
+            np.multiply(picked, factor, out=out[: len(rows)])
         return out[: len(rows)]
 
     @staticmethod
@@ -261,6 +265,13 @@ def _softmax_cross_entropy_loop(a, labels, grad, scale, zero):
     return total
 
 
+def _gather_scaled_loop(X, rows, out, factor):
+    for i in range(rows.size):
+        row = rows[i]
+        for j in range(X.shape[1]):
+            out[i, j] = X[row, j] * factor
+
+
 def _sgd_loop(param, grad, velocity, lr, momentum, nesterov, first):
     for i in range(param.size):
         d = grad[i]
@@ -357,7 +368,11 @@ class Fused:
         total = self._softmax_cross_entropy_loop(a, labels, grad, a.dtype.type(1 / a.shape[0]), a.dtype.type(0))
         return total, grad
 
-    gather_rows = staticmethod(Reference.gather_rows)  # np.take copies each row with memcpy: as fast
+    def gather_rows(self, X, rows, out, factor=None):
+        if factor is None:  # np.take copies each row with memcpy: as fast as a compiled loop
+            return Reference.gather_rows(X, rows, out)
+        self._gather_scaled_loop(X, rows, out, factor)  # gathered, cast and scaled in one pass
+        return out[: len(rows)]
 
     @staticmethod
     def _flat(*arrays):

@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from .. import kernels
+from .transform import ScaledRows
 
 BLOCK_BYTES = 4 << 20
 
@@ -37,6 +38,8 @@ class Minibatches:
 
     def __init__(self, X, y, batch_size, rng, shuffle=True, prefetch=False):
         self.X, self.y = X, y
+        # rows kept as small integers (ScaledRows) are cast and scaled as they are gathered
+        self._source, self._factor = (X.raw, X.factor) if isinstance(X, ScaledRows) else (X, None)
         self.n = len(X)
         self.batch_size = min(int(batch_size), self.n)
         self.rng = rng
@@ -89,7 +92,7 @@ class Minibatches:
     def _gather(self, order, block_lo, buffer):
         """Rows ``order[block_lo : block_lo + block_rows]`` of ``X`` into ``buffer``, and their labels."""
         rows = order[block_lo : block_lo + self.block_rows]
-        return kernels.gather_rows(self.X, rows, buffer), self.y[rows]
+        return kernels.gather_rows(self._source, rows, buffer, self._factor), self.y[rows]
 
     def _split(self, block_lo, block, labels):
         size = self.batch_size

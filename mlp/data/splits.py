@@ -20,7 +20,7 @@ import numpy as np
 from ..errors import DataError
 from .encoding import Encoding
 from .table import Cells
-from .transform import FeatureTransform, Standardizer
+from .transform import FeatureTransform, ScaledRows, Standardizer
 
 
 @dataclass
@@ -39,7 +39,8 @@ class RowSplit:
 class Splits:
     """The arrays a run trains, validates and reports on.
 
-    ``X_*`` : (n, d) float; ``y_*`` : (n,) int labels or (n, k) float targets (standardized when
+    ``X_*`` : (n, d) float (the training and validation rows of 8-bit images as
+    :class:`~mlp.data.transform.ScaledRows`, read as float); ``y_*`` : (n,) int labels or (n, k) float targets (standardized when
     ``target_scaler`` is set); ``rows`` : where each split's rows come from in their source.
     """
 
@@ -154,15 +155,22 @@ def prepare(dataset, rows, transform, standardize=None, dtype=np.float32, standa
     ``standardize=None`` takes the data set's default (true for tabular data, false for images).
     """
     trainval = np.concatenate([rows.train, rows.val])
+    standardize = dataset.standardize_default if standardize is None else standardize
     numbers, picked = transform.numbers(dataset.X, trainval)
-    features = transform.convert(numbers, dtype, picked)
-    X_train, X_val = features[: len(rows.train)], features[len(rows.train) :]
     test_numbers, test_picked = transform.numbers(dataset.X_test if rows.own_test else dataset.X, rows.test)
     X_test = transform.convert(test_numbers, dtype, test_picked)
-    blocks = ((features, numbers, picked), (X_test, test_numbers, test_picked))
+    blocks = [(X_test, test_numbers, test_picked)]
+    if ScaledRows.fits(numbers, standardize):  # 8-bit pixels: scaled as they are read, batch by batch
+        raw = numbers if picked is None else np.take(numbers, picked, axis=0)
+        X_train = ScaledRows(raw[: len(rows.train)], transform.scale, dtype)
+        X_val = ScaledRows(raw[len(rows.train) :], transform.scale, dtype)
+    else:
+        features = transform.convert(numbers, dtype, picked)
+        X_train, X_val = features[: len(rows.train)], features[len(rows.train) :]
+        blocks.append((features, numbers, picked))
     for block, source, block_rows in blocks:  # a cell too large for the dtype, before it skews the statistics
         transform.check_finite(block, source, block_rows, dataset.where)
-    transform.fit(X_train, dataset.standardize_default if standardize is None else standardize)
+    transform.fit(X_train, standardize)
     for block, source, block_rows in blocks:
         transform.check_finite(transform.standardize(block), source, block_rows, dataset.where)
 

@@ -24,6 +24,45 @@ from .table import Cells
 CHUNK_ROWS = 8192
 
 
+class ScaledRows:
+    """Rows of small integers ``(N, d)`` (8-bit pixels) kept as they came and read as ``X · scale`` in
+    ``dtype``: indexing gives float rows, and the trainer's batches are gathered and scaled in one
+    pass (:func:`mlp.kernels.gather_rows`), so the float copy of the whole set never exists (MNIST's
+    training rows: 42 MB of uint8 instead of 169 MB of float32). The values are those
+    :meth:`FeatureTransform.convert` gives, bit for bit (the same cast and product)."""
+
+    def __init__(self, raw, scale, dtype):
+        self.raw = raw
+        self.dtype = np.dtype(dtype)
+        self.factor = self.dtype.type(scale)
+
+    @property
+    def shape(self):
+        return self.raw.shape
+
+    @property
+    def ndim(self):
+        return self.raw.ndim
+
+    def __len__(self):
+        return len(self.raw)
+
+    def __getitem__(self, key):
+        return np.multiply(self.raw[key], self.factor, dtype=self.dtype)
+
+    def __array__(self, dtype=None, copy=None):
+        values = self[:]
+        return values if dtype is None else values.astype(dtype)
+
+    @staticmethod
+    def fits(numbers, standardize):
+        """Whether rows of ``numbers`` can be kept as they came: small integers (at most 16 bits,
+        never out of float range once scaled) and no standardization to fit on them."""
+        return (
+            isinstance(numbers, np.ndarray) and numbers.dtype.kind in "iu" and numbers.itemsize <= 2 and not standardize
+        )
+
+
 @dataclass
 class Standardizer:
     """``z = (x − mean) / std`` column by column; ``inverse`` maps back."""

@@ -6,13 +6,15 @@ import struct
 import numpy as np
 import pytest
 
-from mlp.config import DataConfig
+import mlp
+from mlp.config import DataConfig, resolve
 from mlp.data.batching import Minibatches
-from mlp.data.datasets import BUILTIN, load_builtin, load_path
+from mlp.data.datasets import BUILTIN, from_arrays, load_builtin, load_path
 from mlp.data.splits import fit_encoding, prepare, split_rows_of
-from mlp.data.transform import Standardizer
+from mlp.data.transform import ScaledRows, Standardizer
 from mlp.errors import DataError
 from mlp.nn.losses import encode_targets
+from mlp.training.experiment import build_experiment
 
 # Figures from the shared data README.
 EXPECTED = {
@@ -48,9 +50,11 @@ def test_mnist_builtin():
     assert list(np.bincount(data.y)) == [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
     assert list(np.bincount(data.y_test)) == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
     splits = prepare_split(data, np.random.default_rng(0), validation_split=0.1)
-    assert splits.X_train.dtype == np.float32
-    assert splits.X_train.base is splits.X_val.base  # one float32 array for all training rows
-    assert 0.0 == splits.X_train.min() and splits.X_train.max() == 1.0
+    assert splits.X_train.dtype == np.float32 and isinstance(splits.X_train, ScaledRows)
+    assert splits.X_train.raw.base is splits.X_val.raw.base  # one uint8 array for all training rows
+    assert splits.X_train.raw.dtype == np.uint8 and splits.X_train.raw.nbytes == 54001 * 784
+    pixels = splits.X_train[:2000]
+    assert pixels.dtype == np.float32 and 0.0 == pixels.min() and pixels.max() == 1.0
     assert splits.sizes() == {"train": 54001, "validation": 5999, "test": 10000}
     assert splits.transform.standardizer is None  # images are not standardized by default
 
@@ -393,3 +397,24 @@ def test_prefetching_is_chosen_for_small_networks_only():
 
     assert worth_prefetching(784 * 4, 784 * 16 + 16 + 16 * 16 + 16 + 16 * 10 + 10)
     assert not worth_prefetching(784 * 4, 784 * 256 + 256 + 256 * 256 + 256 + 256 * 10 + 10)
+
+
+@pytest.mark.parametrize("version", ["numpy", "numba"])
+def test_eight_bit_rows_are_kept_as_they_came_and_train_exactly_as_floats(version):
+    """uint8 rows stay uint8 in memory (read as float) and train bit for bit as their float copy."""
+    if version == "numba":
+        pytest.importorskip("numba")
+    rng = np.random.default_rng(0)
+    X = rng.integers(0, 256, (300, 12)).astype(np.uint8)
+    y = (X[:, 0] > X[:, 1]).astype(int)
+    config = {
+        "data": {"standardize": False},
+        "model": {"hidden": [8]},
+        "training": {"epochs": 3, "batch_size": 16, "kernels": version},
+        "optimizer": {"lr": 0.001},
+    }
+    experiment = build_experiment(resolve(config, data_given=True), from_arrays(X, y))
+    assert isinstance(experiment.splits.X_train, ScaledRows) and experiment.splits.X_train.raw.dtype == np.uint8
+    as_ints = mlp.train(config, data=(X, y)).model.network.flat_params
+    as_floats = mlp.train(config, data=(X.astype(np.float32), y)).model.network.flat_params
+    np.testing.assert_array_equal(as_ints, as_floats)

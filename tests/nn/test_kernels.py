@@ -207,3 +207,13 @@ def test_optimizer_steps_update_strided_and_two_dimensional_arrays_in_place(fuse
         kernels.Reference.sgd_step(expected, grad, np.zeros_like(grad), np.empty_like(grad), 0.5, 0.0, False, True)
         fused.sgd_step(param, grad, np.zeros_like(grad), np.empty_like(grad), 0.5, 0.0, False, True)
         np.testing.assert_array_equal(param, expected)
+
+
+def test_gathering_small_integers_casts_and_scales_them_exactly(fused, rng):
+    X = rng.integers(0, 256, (30, 7)).astype(np.uint8)
+    rows = rng.permutation(30)[:9]
+    factor = np.float32(1 / 255)
+    out_ref, out_fused = np.empty((12, 7), np.float32), np.empty((12, 7), np.float32)
+    expected = kernels.Reference.gather_rows(X, rows, out_ref, factor)
+    np.testing.assert_array_equal(fused.gather_rows(X, rows, out_fused, factor), expected)
+    np.testing.assert_array_equal(expected, X[rows].astype(np.float32) * factor)
