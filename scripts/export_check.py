@@ -21,7 +21,6 @@ import onnxruntime as ort
 
 import mlp
 from mlp.export.onnx_graph import onnx_inputs
-from mlp.io.files import human_size
 from mlp.training.experiment import held_out_rows
 
 
@@ -66,7 +65,7 @@ def main():
             row = check(run_dir, Path(folder))
             print(
                 f"| {row['run']} | {row['rows']} | {row['labels']} | {row['difference']} | {row['seconds']:.3f} | "
-                f"{human_size(row['onnx'])} | {human_size(row['safetensors'])} |",
+                f"{row['onnx'] / 1024:.1f} KiB | {row['safetensors'] / 1024:.1f} KiB |",
                 flush=True,
             )
 
