@@ -5,26 +5,26 @@ operation at a time. :class:`Fused` is the same contract compiled by numba (the 
 ``pip install -e ".[fast]"``): each kernel one pass over memory instead of several. The kernels run
 on the calling thread: while BLAS runs on every core its idle workers spin between matrix products,
 and a second kernel thread measured slower, not faster (see the README's Performance section). The
-module's own names (``kernels.relu``, ``kernels.sgd_step``,
-…) are the selected version's: :func:`use` selects one for the process (``"auto"``: numba when it is
-installed, unless ``MLP_KERNELS=numpy``), and the callers read them at call time.
+module's own names (``kernels.relu``, ``kernels.sgd_step``, …) are the selected version's: :func:`use`
+selects one for the process (``"auto"``: numba when it is installed, unless ``MLP_KERNELS=numpy``),
+and the callers read them at call time.
 
 Contracts (arrays C-contiguous, float32 or float64, one dtype per call; ``(N, K)`` a batch):
 
-=============================================  ===================================================
-``add_bias(a, b)``                             a ← a + b, in place; a (N, K), b (K,)
-``column_sums(g, out)``                        out ← Σ_n g[n]; g (N, K), out (K,)
-``relu(a)`` / ``relu_backward(g, h)``          max(0, a); g ⊙ [h > 0]  (h the forward's output)
-``leaky_relu(a, α)`` / ``…_backward(g, h, α)``  a if a > 0 else αa; g ⊙ (1 if h > 0 else α)
-``sigmoid(a)`` / ``sigmoid_backward(g, h)``    1/(1 + e^{−a}) without overflow; g ⊙ h(1 − h)
-``tanh(a)`` / ``tanh_backward(g, h)``          tanh a; g ⊙ (1 − h²)
-``softmax_cross_entropy(a, labels)``           (Σ_n [logsumexp(a_n) − a_n,c] as a float,
-                                               (softmax(a) − onehot) / N)
-``gather_rows(X, rows, out, factor=None)``     out[:len(rows)] ← X[rows] · factor, in out's dtype
-``sgd_step(θ, g, v, scratch, lr, μ, …)``       v ← μv + g (v = g at the first step); θ ← θ − lr·d
-``adam_step(θ, g, m, s, scratch, denom, …)``   the Adam/AdamW update of :mod:`mlp.optim.optimizers`
-``rmsprop_step(θ, g, s, v, scratch, …)``       the RMSprop update (with optional momentum)
-=============================================  ===================================================
+================================================  ===================================================
+``add_bias(a, b)``                                a ← a + b, in place; a (N, K), b (K,)
+``column_sums(g, out)``                           out ← Σ_n g[n]; g (N, K), out (K,)
+``relu(a)`` / ``relu_backward(g, h)``             max(0, a); g ⊙ [h > 0]  (h the forward's output)
+``leaky_relu(a, α)`` / ``…_backward(g, h, α)``    a if a > 0 else αa; g ⊙ (1 if h > 0 else α)
+``sigmoid(a)`` / ``sigmoid_backward(g, h)``       1/(1 + e^{−a}) without overflow; g ⊙ h(1 − h)
+``tanh(a)`` / ``tanh_backward(g, h)``             tanh a; g ⊙ (1 − h²)
+``softmax_cross_entropy(a, labels)``              (Σ_n [logsumexp(a_n) − a_n,c] as a float,
+                                                  (softmax(a) − onehot) / N)
+``gather_rows(X, rows, out, factor=None)``        out[:len(rows)] ← X[rows] · factor, in out's dtype
+``sgd_step(θ, g, v, scratch, lr, μ, …)``          v ← μv + g (v = g at the first step); θ ← θ − lr·d
+``adam_step(θ, g, m, s, scratch, denom, …)``      the Adam/AdamW update of :mod:`mlp.optim.optimizers`
+``rmsprop_step(θ, g, s, v, scratch, …)``          the RMSprop update (with optional momentum)
+================================================  ===================================================
 
 NaN and infinity propagate as in the NumPy versions (``max(0, NaN)`` is NaN, ``NaN · 0`` is NaN), so
 the trainer's finite check sees a diverged run the same way with either version.
