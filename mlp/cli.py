@@ -128,6 +128,15 @@ class Cli(click.Group):
         ctx.exit(status)
 
 
+override_option = click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override a config key (dotted path; value parsed as YAML). Repeatable.",
+)
+
+
 def _print_version(ctx, _param, value):
     if not value or ctx.resilient_parsing:
         return
@@ -160,13 +169,7 @@ def main(ctx, debug):
 
 @main.command()
 @click.argument("config_path", metavar="CONFIG", required=False, type=click.Path(dir_okay=False))
-@click.option(
-    "--set",
-    "overrides",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="Override a config key (dotted path; value parsed as YAML). Repeatable.",
-)
+@override_option
 @click.option("--out", type=click.Path(file_okay=False), help="Run directory (default runs/<name>-<time>).")
 @click.option(
     "--resume",
@@ -321,7 +324,7 @@ def export(model, fmt, out):
 
 @main.command()
 @click.argument("config_path", metavar="CONFIG", type=click.Path(dir_okay=False))
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config key.")
+@override_option
 def summary(config_path, overrides):
     """Print the network of CONFIG: layers, output shapes, parameter counts and the memory training needs."""
     config = load_config(config_path, overrides)
@@ -358,7 +361,7 @@ def _finite(ctx, param, value):
 
 @main.command()
 @click.argument("config_path", metavar="CONFIG", type=click.Path(dir_okay=False))
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config key.")
+@override_option
 @click.option(
     "--rows", default=4, show_default=True, type=click.IntRange(min=1), help="Training rows in the checked batch."
 )
@@ -427,13 +430,7 @@ def gradcheck(config_path, overrides, rows, entries, tolerance):
 @click.option("--rows", type=click.IntRange(min=1), default=2, show_default=True, help="Rows of the minibatch.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Which rows (seeded draw).")
 @click.option("--format", "fmt", type=click.Choice(["text", "markdown", "latex"]), default="text", show_default=True)
-@click.option(
-    "--set",
-    "overrides",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="Override a config key (dotted path; value parsed as YAML). Repeatable.",
-)
+@override_option
 @click.option("--dot", "dot_path", type=click.Path(dir_okay=False), help="With --expr: also write the graph as DOT.")
 def explain(source, expr, at, rows, seed, fmt, overrides, dot_path):
     """Work Algorithms 6.3 and 6.4 through a minibatch of CONFIG's (or MODEL's) data, layer by layer,

@@ -48,14 +48,20 @@ CHOICES = ("auto", "numpy", "numba")
 _CONSTANTS: dict[tuple, np.ndarray] = {}
 
 
-def _constant(make, *key):
-    """A read-only array ``make(*key)``, made once per key and reused by every batch."""
-    entry = (make, *key)
-    array = _CONSTANTS.get(entry)
-    if array is None:
-        array = _CONSTANTS[entry] = make(*key)
+def _first_rows(make, shape, dtype):
+    """The first ``shape[0]`` rows of a read-only ``make(shape, dtype)`` kept per row shape and dtype,
+    made again only when a longer one is asked for: the zeros, ones and row indices every batch
+    needs, without an allocation per batch and without one cached array per batch size."""
+    key = (make, tuple(shape[1:]), np.dtype(dtype))
+    array = _CONSTANTS.get(key)
+    if array is None or len(array) < shape[0]:
+        array = _CONSTANTS[key] = make(shape, dtype)
         array.flags.writeable = False
-    return array
+    return array[: shape[0]]
+
+
+def _indices(shape, dtype):
+    return np.arange(shape[0], dtype=dtype)
 
 
 class Reference:
@@ -74,7 +80,7 @@ class Reference:
     @staticmethod
     def relu(a):
         # NumPy's maximum runs SIMD against an array but not against the scalar 0 (~3x slower)
-        return np.maximum(a, _constant(np.zeros, a.shape, a.dtype))
+        return np.maximum(a, _first_rows(np.zeros, a.shape, a.dtype))
 
     @staticmethod
     def relu_backward(g, h):
@@ -113,8 +119,8 @@ class Reference:
         row_max = np.maximum.reduce(np.ascontiguousarray(a.T), axis=0)
         shifted = a - row_max[:, None]
         exp = np.exp(shifted)
-        sum_exp = exp.dot(_constant(np.ones, k, a.dtype))
-        rows = _constant(np.arange, n)
+        sum_exp = exp.dot(_first_rows(np.ones, (k,), a.dtype))
+        rows = _first_rows(_indices, (n,), np.intp)
         loss = float(np.add.reduce(np.log(sum_exp) - shifted[rows, labels], dtype=np.float64))
         grad = np.multiply(exp, (a.dtype.type(1 / n) / sum_exp)[:, None], out=exp)
         grad[rows, labels] -= a.dtype.type(1 / n)

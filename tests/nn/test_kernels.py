@@ -217,3 +217,18 @@ def test_gathering_small_integers_casts_and_scales_them_exactly(fused, rng):
     expected = kernels.Reference.gather_rows(X, rows, out_ref, factor)
     np.testing.assert_array_equal(fused.gather_rows(X, rows, out_fused, factor), expected)
     np.testing.assert_array_equal(expected, X[rows].astype(np.float32) * factor)
+
+
+def test_the_batch_constants_grow_with_the_batch_but_are_not_kept_per_size(monkeypatch):
+    """ReLU's zeros and the label gathers' indices: one cached array per row shape, sliced."""
+    monkeypatch.setattr(kernels, "_CONSTANTS", {})
+    for n in (5, 3, 9, 4):
+        a = -np.ones((n, 6), np.float32)
+        np.testing.assert_array_equal(kernels.Reference.relu(a), np.zeros((n, 6), np.float32))
+        labels = np.arange(n) % 3
+        _, grad = kernels.Reference.softmax_cross_entropy(np.zeros((n, 3), np.float32), labels)
+        np.testing.assert_allclose(grad[np.arange(n), labels], (1 / 3 - 1) / n, rtol=1e-6)
+    zeros = [key for key in kernels._CONSTANTS if key[0] is np.zeros]
+    assert len(zeros) == 1 and len(kernels._CONSTANTS[zeros[0]]) == 9
+    indices = [key for key in kernels._CONSTANTS if key[0] is kernels._indices]
+    assert len(indices) == 1 and len(kernels._CONSTANTS[indices[0]]) == 9
