@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from .. import kernels
 from ..errors import Interrupted, MlpError, NonFiniteError
 from ..io.files import write_json_atomic
 from ..training.runs import RunInUse, read_history
@@ -107,6 +108,8 @@ def run_job(job: Job) -> dict:
     """Train ``job`` in this process; the outcome as a dict (see the module's docstring)."""
     from ..api import train  # the API imports the engine; a worker needs it only here
 
+    if kernels.resolve() == "numba":  # the compiler's import (seconds on a busy machine) before the first beat
+        kernels.fused()
     heartbeat = HeartBeat(job.heartbeat, job.beat_seconds)
     heartbeat.beat(force=True)
     callbacks: list = [heartbeat]
