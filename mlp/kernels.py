@@ -16,6 +16,10 @@ Contracts (arrays C-contiguous, float32 or float64, one dtype per call; ``(N, K)
 ``column_sums(g, out)``                           out ← Σ_n g[n]; g (N, K), out (K,)
 ``relu(a)`` / ``relu_backward(g, h)``             max(0, a); g ⊙ [h > 0]  (h the forward's output)
 ``leaky_relu(a, α)`` / ``…_backward(g, h, α)``    a if a > 0 else αa; g ⊙ (1 if h > 0 else α)
+``bias_relu(a, b)``, ``bias_leaky_relu(a, b, α)``  f(a + b), in place in a and returned: a Linear
+                                                  layer's bias add and the activation in one pass
+``relu_backward_sums(g, h, out)``,                the activation's backward (a new array) and
+``leaky_relu_backward_sums(g, h, α, out)``        out ← its column sums (the Linear below's ∇b)
 ``sigmoid(a)`` / ``sigmoid_backward(g, h)``       1/(1 + e^{−a}) without overflow; g ⊙ h(1 − h)
 ``tanh(a)`` / ``tanh_backward(g, h)``             tanh a; g ⊙ (1 − h²)
 ``softmax_cross_entropy(a, labels)``              (Σ_n [logsumexp(a_n) − a_n,c] as a float,
@@ -87,8 +91,30 @@ class Reference:
         return np.multiply(g, h > 0, dtype=h.dtype)
 
     @staticmethod
+    def bias_relu(a, b):
+        Reference.add_bias(a, b)
+        return np.maximum(a, _first_rows(np.zeros, a.shape, a.dtype), out=a)
+
+    @staticmethod
+    def relu_backward_sums(g, h, out):
+        g = Reference.relu_backward(g, h)
+        Reference.column_sums(g, out)
+        return g
+
+    @staticmethod
     def leaky_relu(a, alpha):
         return a * np.where(a > 0, a.dtype.type(1), a.dtype.type(alpha))
+
+    @staticmethod
+    def bias_leaky_relu(a, b, alpha):
+        Reference.add_bias(a, b)
+        return np.multiply(a, np.where(a > 0, a.dtype.type(1), a.dtype.type(alpha)), out=a)
+
+    @staticmethod
+    def leaky_relu_backward_sums(g, h, alpha, out):
+        g = Reference.leaky_relu_backward(g, h, alpha)
+        Reference.column_sums(g, out)
+        return g
 
     @staticmethod
     def leaky_relu_backward(g, h, alpha):
@@ -224,6 +250,25 @@ def _relu_backward_loop(g, h, out, zero, one):
         out[i] = g[i] * (one if h[i] > zero else zero)
 
 
+def _bias_relu_loop(a, b, zero):
+    n, k = a.shape
+    for i in range(n):
+        for j in range(k):
+            v = a[i, j] + b[j]
+            a[i, j] = zero if v <= zero else v
+
+
+def _relu_backward_sums_loop(g, h, out, sums, zero, one):
+    n, k = g.shape
+    for j in range(k):
+        sums[j] = zero
+    for i in range(n):
+        for j in range(k):
+            d = g[i, j] * (one if h[i, j] > zero else zero)
+            out[i, j] = d
+            sums[j] += d
+
+
 def _leaky_relu_loop(a, out, alpha, zero):
     for i in range(a.size):
         v = a[i]
@@ -233,6 +278,25 @@ def _leaky_relu_loop(a, out, alpha, zero):
 def _leaky_relu_backward_loop(g, h, out, alpha, zero, one):
     for i in range(g.size):
         out[i] = g[i] * (one if h[i] > zero else alpha)
+
+
+def _bias_leaky_relu_loop(a, b, alpha, zero):
+    n, k = a.shape
+    for i in range(n):
+        for j in range(k):
+            v = a[i, j] + b[j]
+            a[i, j] = v if v > zero else v * alpha
+
+
+def _leaky_relu_backward_sums_loop(g, h, out, sums, alpha, zero, one):
+    n, k = g.shape
+    for j in range(k):
+        sums[j] = zero
+    for i in range(n):
+        for j in range(k):
+            d = g[i, j] * (one if h[i, j] > zero else alpha)
+            out[i, j] = d
+            sums[j] += d
 
 
 def _sigmoid_loop(a, e, out, one):
@@ -349,12 +413,39 @@ class Fused:
         kind = h.dtype.type
         return self._map2(self._relu_backward_loop, g, h, kind(0), kind(1))
 
+    def bias_relu(self, a, b):
+        if not a.flags.c_contiguous:
+            return Reference.bias_relu(a, b)
+        self._bias_relu_loop(a, b, a.dtype.type(0))
+        return a
+
+    def relu_backward_sums(self, g, h, out):
+        kind = h.dtype.type
+        return self._summed(self._relu_backward_sums_loop, g, h, out, kind(0), kind(1))
+
+    @staticmethod
+    def _summed(loop, g, h, sums, *args):
+        """``out = f(g, h)`` (a new array, ``g`` cast to ``h``'s dtype) and ``sums`` ← its column sums."""
+        out = np.empty(h.shape, h.dtype)
+        loop(np.ascontiguousarray(g, dtype=h.dtype), np.ascontiguousarray(h), out, sums, *args)
+        return out
+
     def leaky_relu(self, a, alpha):
         return self._map(self._leaky_relu_loop, a, a.dtype.type(alpha), a.dtype.type(0))
 
     def leaky_relu_backward(self, g, h, alpha):
         kind = h.dtype.type
         return self._map2(self._leaky_relu_backward_loop, g, h, kind(alpha), kind(0), kind(1))
+
+    def bias_leaky_relu(self, a, b, alpha):
+        if not a.flags.c_contiguous:
+            return Reference.bias_leaky_relu(a, b, alpha)
+        self._bias_leaky_relu_loop(a, b, a.dtype.type(alpha), a.dtype.type(0))
+        return a
+
+    def leaky_relu_backward_sums(self, g, h, alpha, out):
+        kind = h.dtype.type
+        return self._summed(self._leaky_relu_backward_sums_loop, g, h, out, kind(alpha), kind(0), kind(1))
 
     def sigmoid(self, a):
         # NumPy's exp is vectorized (SIMD), a compiled loop's calls libm per element: keep it
@@ -517,6 +608,10 @@ add_bias = Reference.add_bias
 column_sums = Reference.column_sums
 relu = Reference.relu
 relu_backward = Reference.relu_backward
+bias_relu = Reference.bias_relu
+relu_backward_sums = Reference.relu_backward_sums
+bias_leaky_relu = Reference.bias_leaky_relu
+leaky_relu_backward_sums = Reference.leaky_relu_backward_sums
 leaky_relu = Reference.leaky_relu
 leaky_relu_backward = Reference.leaky_relu_backward
 sigmoid = Reference.sigmoid

@@ -397,22 +397,31 @@ def profile_mlp(spec, kernels):
     experiment = trainer.experiment
     spent = {}
 
+    inside = []  # a timed part calling another (Linear.forward calls product) counts once
+
     def timed(owner, method, part):
         inner = getattr(owner, method)
 
         def wrapper(*args, **kwargs):
+            if inside:
+                return inner(*args, **kwargs)
+            inside.append(part)
             started = time.perf_counter()
             try:
                 return inner(*args, **kwargs)
             finally:
                 spent[part] = spent.get(part, 0.0) + time.perf_counter() - started
+                inside.pop()
 
         setattr(owner, method, wrapper)
 
-    for layer in experiment.network.layers:
-        kind = "Linear (GEMM, bias)" if type(layer).__name__ == "Linear" else f"{type(layer).__name__} (element-wise)"
-        timed(layer, "forward", f"{kind} forward")
-        timed(layer, "backward", f"{kind} backward")
+    for layer in experiment.network.layers:  # paired Linear→ReLU run product/forward_biased/…
+        linear = type(layer).__name__ == "Linear"
+        kind = "Linear (GEMMs)" if linear else f"{type(layer).__name__} (element-wise, with the bias)"
+        for method in ("forward", "product") if linear else ("forward", "forward_biased"):
+            timed(layer, method, f"{kind} forward")
+        for method in ("backward", "product_backward") if linear else ("backward", "backward_summed"):
+            timed(layer, method, f"{kind} backward")
     timed(experiment.loss, "forward_prepared", "loss: softmax + cross-entropy + gradient")
     timed(experiment.optimizer, "step", "optimizer step")
     timed(trainer.batches, "_gather", "row gather (batching)")

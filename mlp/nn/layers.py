@@ -129,13 +129,18 @@ class Linear(Layer):
         self._h: np.ndarray | None = None
 
     def forward(self, x: np.ndarray, training: bool = True) -> np.ndarray:
+        a = self.product(x, training)
+        kernels.add_bias(a, self.params["b"])
+        return a
+
+    def product(self, x: np.ndarray, training: bool = True) -> np.ndarray:
+        """``h Wᵀ`` without the bias: :class:`~mlp.nn.network.Sequential` hands it to an activation
+        that adds the bias in its own pass (``bias_relu``); caches ``h`` as ``forward`` does."""
         h = x
         if type(h) is not np.ndarray or h.ndim != 2 or h.dtype != self.dtype or h.shape[1] != self.in_features:
             h = self._checked_input(x)
-        a = np.matmul(h, self.params["W"].T)
-        kernels.add_bias(a, self.params["b"])
         self._h = h if training else None
-        return a
+        return np.matmul(h, self.params["W"].T)
 
     def _checked_input(self, x):
         h = _as_batch(x, "Linear.forward")
@@ -144,6 +149,17 @@ class Linear(Layer):
         return h.astype(self.dtype, copy=False)
 
     def backward(self, g: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
+        g = self._checked_grad(g)
+        kernels.column_sums(g, self.grads["b"])
+        return self.product_backward(g, input_grad)
+
+    def product_backward(self, g: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
+        """``backward`` without ``∇b``, which the activation above summed while it computed ``g``."""
+        g = self._checked_grad(g)
+        np.matmul(g.T, self._cached(self._h), out=self.grads["W"])
+        return np.matmul(g, self.params["W"]) if input_grad else None
+
+    def _checked_grad(self, g):
         h = self._cached(self._h)
         if type(g) is not np.ndarray or g.dtype != self.dtype or g.shape != (h.shape[0], self.out_features):
             g = np.asarray(g, dtype=self.dtype)
@@ -151,10 +167,7 @@ class Linear(Layer):
                 raise ValueError(
                     f"Linear.backward: gradient has shape {g.shape}, expected {(h.shape[0], self.out_features)}"
                 )
-        grads = self.grads
-        np.matmul(g.T, h, out=grads["W"])
-        kernels.column_sums(g, grads["b"])
-        return np.matmul(g, self.params["W"]) if input_grad else None
+        return g
 
     def __repr__(self):
         return f"Linear({self.in_features} → {self.out_features})"
@@ -176,6 +189,17 @@ class ReLU(Layer):
         h = self._cached(self._h)
         return kernels.relu_backward(self._check_grad(g, h), h) if input_grad else None
 
+    def forward_biased(self, a: np.ndarray, b: np.ndarray, training: bool = True) -> np.ndarray:
+        """``forward(a + b)`` in one pass, overwriting ``a`` (a :meth:`Linear.product` nobody else holds)."""
+        h = kernels.bias_relu(a, b)
+        self._h = h if training else None
+        return h
+
+    def backward_summed(self, g: np.ndarray, bias_grad: np.ndarray) -> np.ndarray:
+        """``backward(g)``, and ``bias_grad`` ← its column sums (the Linear below's ``∇b``), in one pass."""
+        h = self._cached(self._h)
+        return kernels.relu_backward_sums(self._check_grad(g, h), h, bias_grad)
+
 
 class LeakyReLU(Layer):
     """``f(a) = a`` for ``a > 0``, else ``alpha·a``; ``f'`` is 1 or ``alpha`` (``alpha`` at 0)."""
@@ -193,6 +217,17 @@ class LeakyReLU(Layer):
     def backward(self, g: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         h = self._cached(self._h)  # h > 0 exactly where a > 0, as alpha >= 0
         return kernels.leaky_relu_backward(self._check_grad(g, h), h, self.alpha) if input_grad else None
+
+    def forward_biased(self, a: np.ndarray, b: np.ndarray, training: bool = True) -> np.ndarray:
+        """``forward(a + b)`` in one pass, overwriting ``a`` (see :meth:`ReLU.forward_biased`)."""
+        h = kernels.bias_leaky_relu(a, b, self.alpha)
+        self._h = h if training else None
+        return h
+
+    def backward_summed(self, g: np.ndarray, bias_grad: np.ndarray) -> np.ndarray:
+        """``backward(g)`` and ``bias_grad`` ← its column sums, in one pass (see :meth:`ReLU.backward_summed`)."""
+        h = self._cached(self._h)
+        return kernels.leaky_relu_backward_sums(self._check_grad(g, h), h, self.alpha, bias_grad)
 
     def __repr__(self):
         return f"LeakyReLU(alpha={self.alpha})"

@@ -5,7 +5,12 @@ names, from which every network of a run is built.
 The parameters of all layers live in one contiguous vector (``flat_params``) and their gradients in
 another (``flat_grads``); each layer's ``params[name]`` and ``grads[name]`` are views into them.
 An optimizer given the whole network updates every parameter with a few vector operations instead
-of a few per array. Take references to a layer's arrays after building the ``Sequential``: building
+of a few per array.
+
+A :class:`~mlp.nn.layers.Linear` followed by a ReLU or LeakyReLU runs as one pair: the activation
+adds the bias while it computes ``f(a)`` (``bias_relu``) and sums ``∇b`` while it computes
+``g ⊙ f'`` (``relu_backward_sums``), one pass over the batch each way instead of two; the results are
+those of the two layers run one by one. Take references to a layer's arrays after building the ``Sequential``: building
 it moves them into the shared vector. A layer's ``buffers`` (state that is not trained) stay its
 own arrays; ``state_dict`` holds them beside the parameters.
 """
@@ -17,7 +22,9 @@ from typing import cast
 import numpy as np
 
 from ..errors import ContractError
-from .layers import FLOAT_DTYPES, Dropout, Layer, Linear, get_activation
+from .layers import FLOAT_DTYPES, Dropout, Layer, LeakyReLU, Linear, ReLU, get_activation
+
+BIAS_TAKING = (ReLU, LeakyReLU)  # activations that add the bias of the Linear below in their own pass
 
 
 class Sequential:
@@ -31,6 +38,9 @@ class Sequential:
         for index, layer in enumerate(self.layers):
             if not isinstance(layer, Layer):
                 raise ValueError(f"Sequential: item {index} is {layer!r}, not an mlp layer")
+        pairs = zip(self.layers, self.layers[1:])
+        # exact types: a subclass may have changed forward or backward
+        self._paired = {i for i, (a, b) in enumerate(pairs) if type(a) is Linear and type(b) in BIAS_TAKING}
         self._gather_parameters()
 
     def _gather_parameters(self):
@@ -58,8 +68,15 @@ class Sequential:
 
     def forward(self, x: np.ndarray, training: bool = True) -> np.ndarray:
         """Output of the network for a batch ``x`` of shape ``(N, d_in)``."""
-        for layer in self.layers:
-            x = layer.forward(x, training)
+        layers, index = self.layers, 0
+        while index < len(layers):
+            if index in self._paired:  # f(h Wᵀ + b), the bias added in the activation's pass
+                linear, activation = cast(Linear, layers[index]), cast(ReLU | LeakyReLU, layers[index + 1])
+                x = activation.forward_biased(linear.product(x, training), linear.params["b"], training)
+                index += 2
+            else:
+                x = layers[index].forward(x, training)
+                index += 1
         return x
 
     def backward(self, g: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
@@ -67,12 +84,21 @@ class Sequential:
 
         With ``input_grad=False`` the first layer skips dJ/dx and ``None`` is returned.
         """
-        layers = self.layers
-        for layer in layers[:0:-1]:
-            g = cast(np.ndarray, layer.backward(g))  # an array: every layer but the first returns dJ/d(input)
-        input_gradient = layers[0].backward(g, input_grad) if layers else g
+        layers, index = self.layers, len(self.layers) - 1
+        gradient: np.ndarray | None = g
+        while index >= 0:  # every layer but the first returns dJ/d(input)
+            if index - 1 in self._paired:  # g ⊙ f' and the Linear's ∇b = Σ_n g[n] in one pass
+                linear = cast(Linear, layers[index - 1])
+                g = cast(ReLU | LeakyReLU, layers[index]).backward_summed(g, linear.grads["b"])
+                gradient = linear.product_backward(g, input_grad or index > 1)
+                index -= 2
+            else:
+                gradient = layers[index].backward(g, input_grad or index > 0)
+                index -= 1
+            if index >= 0:
+                g = cast(np.ndarray, gradient)
         self._check_views()
-        return input_gradient
+        return gradient
 
     def _check_views(self):
         """:class:`ContractError` if a layer replaced one of its ``params``/``grads`` arrays: the

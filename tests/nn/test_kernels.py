@@ -70,6 +70,36 @@ def test_bias_and_column_sums_agree(dtype, fused, rng):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("alpha", [None, 0.1])
+def test_bias_activation_and_backward_sums_agree(alpha, dtype, fused, rng):
+    """``bias_relu``/``bias_leaky_relu`` are add_bias then the activation, in place; the
+    ``…_backward_sums`` kernels are the activation's backward plus column_sums: in each version
+    exactly its single kernels composed, and the versions agree with each other."""
+    a, b, g = batch(rng, dtype), batch(rng, dtype, (13,)), batch(rng, dtype)
+    a[0] = -b  # a + b = 0: the kink
+    leaky = () if alpha is None else (alpha,)
+    prefix = "relu" if alpha is None else "leaky_relu"
+    results = {}
+    for version in (kernels.Reference, fused):
+        expected = a.copy()
+        version.add_bias(expected, b)
+        expected = getattr(version, prefix)(expected, *leaky)
+        biased = a.copy()
+        h = getattr(version, f"bias_{prefix}")(biased, b, *leaky)
+        assert h is biased or np.shares_memory(h, biased)  # in place
+        np.testing.assert_array_equal(h, expected)
+        sums, expected_sums = np.full(13, np.nan, dtype), np.empty(13, dtype)
+        back = getattr(version, f"{prefix}_backward_sums")(g, h, *leaky, sums)
+        expected_back = getattr(version, f"{prefix}_backward")(g, h, *leaky)
+        version.column_sums(expected_back, expected_sums)
+        np.testing.assert_array_equal(back, expected_back)
+        np.testing.assert_array_equal(sums, expected_sums)
+        results[version.name] = (h, back, sums)
+    for ours, theirs in zip(results["numba"], results["numpy"]):
+        close(ours, theirs, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 def test_softmax_cross_entropy_agrees_even_for_huge_logits(dtype, fused, rng):
     logits = batch(rng, dtype, (9, 4), scale=50.0)
     logits[0] = [1e4, -1e4, 0, 3]

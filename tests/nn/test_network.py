@@ -175,6 +175,51 @@ def test_backward_can_skip_the_input_gradient(rng):
     assert np.any(model.layers[0].grads["W"] != 0)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_linear_activation_pairs_equal_the_layers_run_one_by_one(dtype, rng):
+    """Sequential runs Linear→ReLU and Linear→LeakyReLU as pairs (bias added in the activation's pass,
+    ∇b summed in its backward pass): outputs, every gradient and dJ/dx are those of the layers run one
+    by one, bit for bit, with whichever kernels this session selected."""
+    layers = [
+        mlp.Linear(5, 6, dtype=dtype, rng=rng),
+        mlp.ReLU(),
+        mlp.Linear(6, 4, dtype=dtype, rng=rng),
+        mlp.LeakyReLU(0.1),
+        mlp.Linear(4, 3, dtype=dtype, rng=rng),
+        mlp.Tanh(),
+    ]
+    model = mlp.Sequential(layers)
+    for linear in layers[0:4:2]:
+        linear.params["b"][...] = rng.standard_normal(linear.params["b"].shape)  # zeros would hide a lost bias
+    x, g = rng.standard_normal((7, 5)).astype(dtype), rng.standard_normal((7, 3)).astype(dtype)
+    x[0, :] = 0  # rows at the kink
+    output = model.forward(x).copy()
+    input_grad = model.backward(g.copy())
+    paired = {key: grad.copy() for key, _, grad in model.parameters()}
+
+    h = x
+    for layer in layers:
+        h = layer.forward(h)
+    np.testing.assert_array_equal(output, h)
+    back = g.copy()
+    for layer in reversed(layers):
+        back = layer.backward(back)
+    np.testing.assert_array_equal(input_grad, back)
+    for key, _, grad in model.parameters():
+        np.testing.assert_array_equal(paired[key], grad, err_msg=key)
+
+
+def test_a_subclassed_activation_is_not_paired(rng):
+    class Doubled(mlp.ReLU):
+        def forward(self, x, training=True):
+            return 2 * super().forward(x, training)
+
+    model = mlp.Sequential([mlp.Linear(3, 2, rng=rng), Doubled()])
+    x = rng.standard_normal((4, 3)).astype(np.float32)
+    expected = 2 * np.maximum(x @ model.layers[0].params["W"].T + model.layers[0].params["b"], 0)
+    np.testing.assert_allclose(model.forward(x), expected, rtol=1e-6)
+
+
 @pytest.mark.parametrize(
     "name,omega",
     [
