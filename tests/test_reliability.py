@@ -417,3 +417,24 @@ def test_same_config_and_seed_give_the_same_run_in_two_processes_and_twice_in_on
         for name in ("p1", "p2")
     ]
     assert records(logged[0]) == records(logged[1]) == records(in_process[0].history)
+
+
+def test_a_run_on_8_bit_images_that_diverges_says_so_cleanly(tmp_path):
+    """Rows of 8-bit pixels stay integers in memory (ScaledRows); the divergence message reads their
+    largest value without a float copy (it raised AttributeError before: a traceback, exit 1)."""
+    rng = np.random.default_rng(0)
+    images, labels = rng.integers(0, 256, (40, 3, 3)).astype(np.uint8), np.arange(40, dtype=np.uint8) % 2
+    paths = []
+    for name, array in (("images.idx", images), ("labels.idx", labels)):
+        header = bytes([0, 0, 0x08, array.ndim]) + b"".join(n.to_bytes(4, "big") for n in array.shape)
+        (tmp_path / name).write_bytes(header + array.tobytes())
+        paths.append(str(tmp_path / name))
+    config = write_config(
+        tmp_path / "c.yaml",
+        f"data: {{path: {json.dumps(paths)}, standardize: false}}\n"
+        "model: {hidden: [8]}\noptimizer: {name: sgd, lr: 1.0e+30}\ntraining: {epochs: 2, batch_size: 4}\n",
+    )
+    result = run("train", config, "--out", tmp_path / "r")
+    assert result.exit_code == 3, result.output
+    assert "training diverged (try a smaller optimizer.lr)" in result.stderr  # pixels scaled to [0, 1]
+    assert "Traceback" not in result.output

@@ -63,6 +63,15 @@ class ScaledRows:
         )
 
 
+def largest_magnitude(rows):
+    """``max |x|`` over network input rows ``(N, d)`` (0 without rows); of :class:`ScaledRows` from
+    their integers, without the float copy."""
+    if isinstance(rows, ScaledRows):
+        raw = rows.raw
+        return max(abs(int(raw.min())), abs(int(raw.max()))) * float(rows.factor) if raw.size else 0.0
+    return float(np.max(np.abs(rows))) if rows.size else 0.0
+
+
 @dataclass
 class Standardizer:
     """``z = (x − mean) / std`` column by column; ``inverse`` maps back."""

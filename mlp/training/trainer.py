@@ -22,6 +22,7 @@ import numpy as np
 
 from .. import kernels
 from ..data.batching import Minibatches, worth_prefetching
+from ..data.transform import largest_magnitude
 from ..errors import ConfigError, Interrupted, NonFiniteError
 from ..nn.regularizers import apply_max_norm
 
@@ -283,8 +284,7 @@ class Trainer:
 
     def _divergence_hint(self):
         """What to try: inputs far from unit scale diverge at any rate, so say so before the rate."""
-        X = self.experiment.splits.X_train
-        largest = float(np.max(np.abs(X))) if X.size else 0.0
+        largest = largest_magnitude(self.experiment.splits.X_train)
         if largest > INPUT_SCALE_LIMIT:
             return (
                 f"the network's inputs reach {largest:.3g}: set data.standardize: true or rescale the "
