@@ -38,10 +38,23 @@ class Sequential:
         for index, layer in enumerate(self.layers):
             if not isinstance(layer, Layer):
                 raise ValueError(f"Sequential: item {index} is {layer!r}, not an mlp layer")
-        pairs = zip(self.layers, self.layers[1:])
-        # exact types: a subclass may have changed forward or backward
-        self._paired = {i for i, (a, b) in enumerate(pairs) if type(a) is Linear and type(b) in BIAS_TAKING}
+        self._steps = self._pair_steps(self.layers)
         self._gather_parameters()
+
+    @staticmethod
+    def _pair_steps(layers):
+        """``(layer, None)`` per layer, or ``(linear, activation)`` for a Linear followed by a ReLU or
+        LeakyReLU (exact types: a subclass may have changed forward or backward)."""
+        steps, index = [], 0
+        while index < len(layers):
+            layer, above = layers[index], layers[index + 1] if index + 1 < len(layers) else None
+            if type(layer) is Linear and type(above) in BIAS_TAKING:
+                steps.append((layer, above))
+                index += 2
+            else:
+                steps.append((layer, None))
+                index += 1
+        return steps
 
     def _gather_parameters(self):
         arrays = [layer.params[name] for layer in self.layers for name in layer.params]
@@ -68,15 +81,12 @@ class Sequential:
 
     def forward(self, x: np.ndarray, training: bool = True) -> np.ndarray:
         """Output of the network for a batch ``x`` of shape ``(N, d_in)``."""
-        layers, index = self.layers, 0
-        while index < len(layers):
-            if index in self._paired:  # f(h Wᵀ + b), the bias added in the activation's pass
-                linear, activation = cast(Linear, layers[index]), cast(ReLU | LeakyReLU, layers[index + 1])
+        for layer, activation in self._steps:
+            if activation is None:
+                x = layer.forward(x, training)
+            else:  # f(h Wᵀ + b), the bias added in the activation's pass
+                linear = cast(Linear, layer)
                 x = activation.forward_biased(linear.product(x, training), linear.params["b"], training)
-                index += 2
-            else:
-                x = layers[index].forward(x, training)
-                index += 1
         return x
 
     def backward(self, g: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
@@ -84,18 +94,16 @@ class Sequential:
 
         With ``input_grad=False`` the first layer skips dJ/dx and ``None`` is returned.
         """
-        layers, index = self.layers, len(self.layers) - 1
-        gradient: np.ndarray | None = g
-        while index >= 0:  # every layer but the first returns dJ/d(input)
-            if index - 1 in self._paired:  # g ⊙ f' and the Linear's ∇b = Σ_n g[n] in one pass
-                linear = cast(Linear, layers[index - 1])
-                g = cast(ReLU | LeakyReLU, layers[index]).backward_summed(g, linear.grads["b"])
-                gradient = linear.product_backward(g, input_grad or index > 1)
-                index -= 2
-            else:
-                gradient = layers[index].backward(g, input_grad or index > 0)
-                index -= 1
-            if index >= 0:
+        steps, gradient = self._steps, cast(np.ndarray | None, g)
+        for number in range(len(steps) - 1, -1, -1):  # every step but the first returns dJ/d(input)
+            layer, activation = steps[number]
+            wanted = input_grad or number > 0
+            if activation is None:
+                gradient = layer.backward(g, wanted)
+            else:  # g ⊙ f' and the Linear's ∇b = Σ_n g[n] in one pass
+                linear = cast(Linear, layer)
+                gradient = linear.product_backward(activation.backward_summed(g, linear.grads["b"]), wanted)
+            if number:
                 g = cast(np.ndarray, gradient)
         self._check_views()
         return gradient
@@ -105,6 +113,8 @@ class Sequential:
         network's flat vectors (which the optimizer updates) would no longer see it."""
         for index, name, param, grad in self._views:
             layer = self.layers[index]
+            if layer.grads.get(name) is grad and layer.params.get(name) is param:
+                continue
             for kind, kept in (("grads", grad), ("params", param)):
                 if getattr(layer, kind).get(name) is not kept:
                     what = f"layer {index} ({type(layer).__name__}): backward replaced {kind}[{name!r}] by a new array"
