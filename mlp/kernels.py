@@ -258,17 +258,6 @@ def _bias_relu_loop(a, b, zero):
             a[i, j] = zero if v <= zero else v
 
 
-def _relu_backward_sums_loop(g, h, out, sums, zero, one):
-    n, k = g.shape
-    for j in range(k):
-        sums[j] = zero
-    for i in range(n):
-        for j in range(k):
-            d = g[i, j] * (one if h[i, j] > zero else zero)
-            out[i, j] = d
-            sums[j] += d
-
-
 def _leaky_relu_loop(a, out, alpha, zero):
     for i in range(a.size):
         v = a[i]
@@ -288,13 +277,14 @@ def _bias_leaky_relu_loop(a, b, alpha, zero):
             a[i, j] = v if v > zero else v * alpha
 
 
-def _leaky_relu_backward_sums_loop(g, h, out, sums, alpha, zero, one):
+def _rectifier_backward_sums_loop(g, h, out, sums, slope, zero, one):
+    """ReLU's (slope 0) or LeakyReLU's backward, g ⊙ (1 if h > 0 else slope), and its column sums."""
     n, k = g.shape
     for j in range(k):
         sums[j] = zero
     for i in range(n):
         for j in range(k):
-            d = g[i, j] * (one if h[i, j] > zero else alpha)
+            d = g[i, j] * (one if h[i, j] > zero else slope)
             out[i, j] = d
             sums[j] += d
 
@@ -421,7 +411,7 @@ class Fused:
 
     def relu_backward_sums(self, g, h, out):
         kind = h.dtype.type
-        return self._summed(self._relu_backward_sums_loop, g, h, out, kind(0), kind(1))
+        return self._summed(self._rectifier_backward_sums_loop, g, h, out, kind(0), kind(0), kind(1))
 
     @staticmethod
     def _summed(loop, g, h, sums, *args):
@@ -445,7 +435,7 @@ class Fused:
 
     def leaky_relu_backward_sums(self, g, h, alpha, out):
         kind = h.dtype.type
-        return self._summed(self._leaky_relu_backward_sums_loop, g, h, out, kind(alpha), kind(0), kind(1))
+        return self._summed(self._rectifier_backward_sums_loop, g, h, out, kind(alpha), kind(0), kind(1))
 
     def sigmoid(self, a):
         # NumPy's exp is vectorized (SIMD), a compiled loop's calls libm per element: keep it
