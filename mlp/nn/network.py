@@ -5,14 +5,14 @@ names, from which every network of a run is built.
 The parameters of all layers live in one contiguous vector (``flat_params``) and their gradients in
 another (``flat_grads``); each layer's ``params[name]`` and ``grads[name]`` are views into them.
 An optimizer given the whole network updates every parameter with a few vector operations instead
-of a few per array.
+of a few per array. Take references to a layer's arrays after building the ``Sequential``: building
+it moves them into the shared vector. A layer's ``buffers`` (state that is not trained) stay its
+own arrays; ``state_dict`` holds them beside the parameters.
 
 A :class:`~mlp.nn.layers.Linear` followed by a ReLU or LeakyReLU runs as one pair: the activation
 adds the bias while it computes ``f(a)`` (``bias_relu``) and sums ``∇b`` while it computes
 ``g ⊙ f'`` (``relu_backward_sums``), one pass over the batch each way instead of two; the results are
-those of the two layers run one by one. Take references to a layer's arrays after building the ``Sequential``: building
-it moves them into the shared vector. A layer's ``buffers`` (state that is not trained) stay its
-own arrays; ``state_dict`` holds them beside the parameters.
+those of the two layers run one by one.
 """
 
 from collections.abc import Iterable
