@@ -68,6 +68,11 @@ def _indices(shape, dtype):
     return np.arange(shape[0], dtype=dtype)
 
 
+def _slopes(x, alpha):
+    """LeakyReLU's f'(x): 1 where x > 0, else ``alpha``, in x's dtype (also f(x) = x · f'(x))."""
+    return np.where(x > 0, x.dtype.type(1), x.dtype.type(alpha))
+
+
 class Reference:
     """The NumPy versions: the specification the fused versions are tested against."""
 
@@ -103,12 +108,12 @@ class Reference:
 
     @staticmethod
     def leaky_relu(a, alpha):
-        return a * np.where(a > 0, a.dtype.type(1), a.dtype.type(alpha))
+        return a * _slopes(a, alpha)
 
     @staticmethod
     def bias_leaky_relu(a, b, alpha):
         Reference.add_bias(a, b)
-        return np.multiply(a, np.where(a > 0, a.dtype.type(1), a.dtype.type(alpha)), out=a)
+        return np.multiply(a, _slopes(a, alpha), out=a)
 
     @staticmethod
     def leaky_relu_backward_sums(g, h, alpha, out):
@@ -118,7 +123,7 @@ class Reference:
 
     @staticmethod
     def leaky_relu_backward(g, h, alpha):
-        return g * np.where(h > 0, h.dtype.type(1), h.dtype.type(alpha))
+        return g * _slopes(h, alpha)
 
     @staticmethod
     def sigmoid(a):
@@ -517,6 +522,15 @@ def fused() -> Fused:
 
             _fused = Fused(numba)
     return _fused
+
+
+def prepare(choice: str = "auto") -> str:
+    """:func:`resolve` ``choice``, and import numba's kernels now if it is numba (seconds on a busy
+    machine: before a run's first batch or a sweep worker's first heart-beat, not inside them)."""
+    name = resolve(choice)
+    if name == "numba":
+        fused()
+    return name
 
 
 def resolve(choice: str = "auto") -> str:

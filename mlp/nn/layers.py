@@ -149,17 +149,21 @@ class Linear(Layer):
         return h.astype(self.dtype, copy=False)
 
     def backward(self, g: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
-        g = self._checked_grad(g)
+        g, h = self._checked_grad(g)
         kernels.column_sums(g, self.grads["b"])
-        return self.product_backward(g, input_grad)
+        return self._products_backward(g, h, input_grad)
 
     def product_backward(self, g: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         """``backward`` without ``∇b``, which the activation above summed while it computed ``g``."""
-        g = self._checked_grad(g)
-        np.matmul(g.T, self._cached(self._h), out=self.grads["W"])
+        g, h = self._checked_grad(g)
+        return self._products_backward(g, h, input_grad)
+
+    def _products_backward(self, g, h, input_grad):
+        np.matmul(g.T, h, out=self.grads["W"])
         return np.matmul(g, self.params["W"]) if input_grad else None
 
     def _checked_grad(self, g):
+        """``(g, h)``: the gradient as an array of this layer's dtype and shape, and the cached input."""
         h = self._cached(self._h)
         if type(g) is not np.ndarray or g.dtype != self.dtype or g.shape != (h.shape[0], self.out_features):
             g = np.asarray(g, dtype=self.dtype)
@@ -167,7 +171,7 @@ class Linear(Layer):
                 raise ValueError(
                     f"Linear.backward: gradient has shape {g.shape}, expected {(h.shape[0], self.out_features)}"
                 )
-        return g
+        return g, h
 
     def __repr__(self):
         return f"Linear({self.in_features} → {self.out_features})"

@@ -108,8 +108,7 @@ def run_job(job: Job) -> dict:
     """Train ``job`` in this process; the outcome as a dict (see the module's docstring)."""
     from ..api import train  # the API imports the engine; a worker needs it only here
 
-    if kernels.resolve() == "numba":  # the compiler's import (seconds on a busy machine) before the first beat
-        kernels.fused()
+    kernels.prepare()  # numba's import, if it will run, before the first beat
     heartbeat = HeartBeat(job.heartbeat, job.beat_seconds)
     heartbeat.beat(force=True)
     callbacks: list = [heartbeat]

@@ -122,11 +122,9 @@ class Trainer:
         self.monitor = experiment.config.training.early_stopping.monitor
         self._epoch_started = None
         try:
-            chosen = kernels.resolve(experiment.config.training.kernels)
+            kernels.prepare(experiment.config.training.kernels)
         except ValueError as exc:
             raise ConfigError(f"training.kernels: {exc}") from None
-        if chosen == "numba":  # import the compiler now, not between on_train_begin and the first batch
-            kernels.fused()
         self.kernels_used: str | None = None  # which kernels ran, on how many threads
         # The per-batch hooks are called only on the callbacks that override them (the hot loop).
         self._batch_callbacks = self._overriding("on_batch_end")
