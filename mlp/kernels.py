@@ -56,7 +56,7 @@ def _first_rows(make, shape, dtype):
     """The first ``shape[0]`` rows of a read-only ``make(shape, dtype)`` kept per row shape and dtype,
     made again only when a longer one is asked for: the zeros, ones and row indices every batch
     needs, without an allocation per batch and without one cached array per batch size."""
-    key = (make, tuple(shape[1:]), np.dtype(dtype))
+    key = (make, shape[1:], dtype)  # shape a tuple; dtype a dtype or a scalar type, as the caller passes it
     array = _CONSTANTS.get(key)
     if array is None or len(array) < shape[0]:
         array = _CONSTANTS[key] = make(shape, dtype)
@@ -64,8 +64,9 @@ def _first_rows(make, shape, dtype):
     return array[: shape[0]]
 
 
-def _indices(shape, dtype):
-    return np.arange(shape[0], dtype=dtype)
+def _row_starts(shape, dtype):
+    """Flat index of each row's first element in a C-contiguous ``shape`` array: 0, K, 2K, …"""
+    return np.arange(shape[0], dtype=dtype) * shape[1]
 
 
 def _slopes(x, alpha):
@@ -84,7 +85,9 @@ class Reference:
 
     @staticmethod
     def column_sums(g, out):
-        np.add.reduce(g, axis=0, out=out)
+        # 1ᵀg, a BLAS matrix-vector product: faster than np.add.reduce(g, axis=0) at the batch
+        # shapes of every bench workload (scripts/kernels_bench.py's last table)
+        _first_rows(np.ones, (g.shape[0],), g.dtype).dot(g, out=out)
 
     @staticmethod
     def relu(a):
@@ -151,11 +154,12 @@ class Reference:
         shifted = a - row_max[:, None]
         exp = np.exp(shifted)
         sum_exp = exp.dot(_first_rows(np.ones, (k,), a.dtype))
-        rows = _first_rows(_indices, (n,), np.intp)
-        loss = float(np.add.reduce(np.log(sum_exp) - shifted[rows, labels], dtype=np.float64))
+        targets = _first_rows(_row_starts, a.shape, np.intp) + labels  # flat index of a[n, labels[n]]
+        losses = np.log(sum_exp)
+        losses -= shifted.take(targets)
         grad = np.multiply(exp, (a.dtype.type(1 / n) / sum_exp)[:, None], out=exp)
-        grad[rows, labels] -= a.dtype.type(1 / n)
-        return loss, grad
+        grad.reshape(-1)[targets] -= a.dtype.type(1 / n)
+        return float(np.add.reduce(losses, dtype=np.float64)), grad
 
     @staticmethod
     def gather_rows(X, rows, out, factor=None):

@@ -6,7 +6,9 @@ at the batch shapes of the bench's workloads (needs the ``fast`` extra).
 Each row: the kernel, the shape, the median over ``--repeat`` timings of ``--number`` calls (µs a
 call) for both versions and their ratio (fused ÷ NumPy). The pairs ``bias_relu`` and
 ``relu_backward_sums`` are also timed against the two single kernels they replace (``add_bias`` then
-``relu``; ``relu_backward`` then ``column_sums``), in the fused version. Inputs that a kernel
+``relu``; ``relu_backward`` then ``column_sums``), in the fused version. Last, the NumPy reference's
+``column_sums`` (1ᵀg, a BLAS matrix-vector product) against ``np.add.reduce(g, axis=0)``, at every
+workload's batch shapes (hidden and output layers). Inputs that a kernel
 overwrites are copied in every call, in every row that times it, so the copy is part of each figure
 alike. Single-threaded, hot in cache: what a kernel costs inside an epoch also depends on what the
 matrix products left in the caches (see ``scripts/bench.py --profile``).
@@ -21,6 +23,7 @@ import numpy as np
 from mlp import kernels
 
 SHAPES = {"W2 hidden (128 × 256)": (128, 256), "W3 hidden (256 × 1024)": (256, 1024)}
+SUM_SHAPES = [(32, 16), (32, 10), (128, 256), (128, 10), (256, 1024), (256, 10)]  # W1, W2, W3: hidden, output
 
 
 def cases(version, a, b, g, h, sums):
@@ -84,6 +87,13 @@ def main():
         for name, apart, paired in pairs:
             two, one = timed(apart, args.repeat, args.number), timed(paired, args.repeat, args.number)
             print(f"| {name} | {label} | {two:.1f} | {one:.1f} | {one / two:.2f} |", flush=True)
+    print("\n| column sums, float32 | np.add.reduce(g, axis=0) (µs) | NumPy's column_sums, 1ᵀg (µs) | ratio |")
+    print("| --- | --- | --- | --- |")
+    for shape in SUM_SHAPES:
+        g, sums = rng.standard_normal(shape).astype(np.float32), np.empty(shape[1], np.float32)
+        reduced = timed(lambda g=g, sums=sums: np.add.reduce(g, axis=0, out=sums), args.repeat, args.number)
+        product = timed(lambda g=g, sums=sums: kernels.Reference.column_sums(g, sums), args.repeat, args.number)
+        print(f"| {shape[0]} × {shape[1]} | {reduced:.1f} | {product:.1f} | {product / reduced:.2f} |", flush=True)
 
 
 if __name__ == "__main__":

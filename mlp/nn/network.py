@@ -27,6 +27,23 @@ from .layers import FLOAT_DTYPES, Dropout, Layer, LeakyReLU, Linear, ReLU, get_a
 BIAS_TAKING = (ReLU, LeakyReLU)  # activations that add the bias of the Linear below in their own pass
 
 
+class _LinearActivation:
+    """A Linear and the ReLU or LeakyReLU above it as one step of a :class:`Sequential`."""
+
+    def __init__(self, linear: Linear, activation: ReLU | LeakyReLU):
+        self.linear, self.activation = linear, activation
+
+    def forward(self, x: np.ndarray, training: bool = True) -> np.ndarray:
+        """f(h Wᵀ + b), the bias added in the activation's pass."""
+        linear = self.linear
+        return self.activation.forward_biased(linear.product(x, training), linear.params["b"], training)
+
+    def backward(self, g: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
+        """g ⊙ f' and the Linear's ∇b = Σ_n g[n] in one pass, then ∇W and dJ/dh."""
+        linear = self.linear
+        return linear.product_backward(self.activation.backward_summed(g, linear.grads["b"]), input_grad)
+
+
 class Sequential:
     """A stack of layers; ``forward`` chains them, ``backward`` runs them in reverse.
 
@@ -42,17 +59,18 @@ class Sequential:
         self._gather_parameters()
 
     @staticmethod
-    def _pair_steps(layers):
-        """``(layer, None)`` per layer, or ``(linear, activation)`` for a Linear followed by a ReLU or
-        LeakyReLU (exact types: a subclass may have changed forward or backward)."""
-        steps, index = [], 0
+    def _pair_steps(layers) -> list[Layer | _LinearActivation]:
+        """The layers, a Linear followed by a ReLU or LeakyReLU as one :class:`_LinearActivation`
+        (exact types: a subclass may have changed forward or backward)."""
+        steps: list[Layer | _LinearActivation] = []
+        index = 0
         while index < len(layers):
             layer, above = layers[index], layers[index + 1] if index + 1 < len(layers) else None
             if type(layer) is Linear and type(above) in BIAS_TAKING:
-                steps.append((layer, above))
+                steps.append(_LinearActivation(layer, cast(ReLU | LeakyReLU, above)))
                 index += 2
             else:
-                steps.append((layer, None))
+                steps.append(layer)
                 index += 1
         return steps
 
@@ -67,7 +85,9 @@ class Sequential:
         total = sum(array.size for array in arrays)
         self.flat_params = np.empty(total, dtype=self.dtype)
         self.flat_grads = np.zeros(total, dtype=self.dtype)
-        self._views = []  # (layer index, name, param view, grad view): what the layers must keep
+        # (layer index, name, param view, grad view) of the layers whose backward is not the
+        # package's own: what they must keep (Linear writes in place, tests/nn/test_contract.py)
+        self._watched = []
         offset = 0
         for index, layer in enumerate(self.layers):
             for name, array in layer.params.items():
@@ -76,17 +96,14 @@ class Sequential:
                 param[...] = array
                 layer.params[name] = param
                 layer.grads[name] = self.flat_grads[offset : offset + size].reshape(array.shape)
-                self._views.append((index, name, param, layer.grads[name]))
+                if type(layer) is not Linear:
+                    self._watched.append((index, name, param, layer.grads[name]))
                 offset += size
 
     def forward(self, x: np.ndarray, training: bool = True) -> np.ndarray:
         """Output of the network for a batch ``x`` of shape ``(N, d_in)``."""
-        for layer, activation in self._steps:
-            if activation is None:
-                x = layer.forward(x, training)
-            else:  # f(h Wᵀ + b), the bias added in the activation's pass
-                linear = cast(Linear, layer)
-                x = activation.forward_biased(linear.product(x, training), linear.params["b"], training)
+        for step in self._steps:
+            x = step.forward(x, training)
         return x
 
     def backward(self, g: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
@@ -94,24 +111,20 @@ class Sequential:
 
         With ``input_grad=False`` the first layer skips dJ/dx and ``None`` is returned.
         """
-        steps, gradient = self._steps, cast(np.ndarray | None, g)
-        for number in range(len(steps) - 1, -1, -1):  # every step but the first returns dJ/d(input)
-            layer, activation = steps[number]
-            wanted = input_grad or number > 0
-            if activation is None:
-                gradient = layer.backward(g, wanted)
-            else:  # g ⊙ f' and the Linear's ∇b = Σ_n g[n] in one pass
-                linear = cast(Linear, layer)
-                gradient = linear.product_backward(activation.backward_summed(g, linear.grads["b"]), wanted)
-            if number:
-                g = cast(np.ndarray, gradient)
-        self._check_views()
+        steps = self._steps
+        for number in range(len(steps) - 1, 0, -1):
+            below = steps[number].backward(g, True)
+            assert below is not None, f"step {number} of {self!r} returned no input gradient"
+            g = below
+        gradient = steps[0].backward(g, input_grad)
+        if self._watched:
+            self._check_views()
         return gradient
 
     def _check_views(self):
         """:class:`ContractError` if a layer replaced one of its ``params``/``grads`` arrays: the
         network's flat vectors (which the optimizer updates) would no longer see it."""
-        for index, name, param, grad in self._views:
+        for index, name, param, grad in self._watched:
             layer = self.layers[index]
             if layer.grads.get(name) is grad and layer.params.get(name) is param:
                 continue

@@ -250,7 +250,7 @@ class Trainer:
                 penalty = regularizer.penalty(network)
                 regularizer.add_gradient(network)
             # ‖g‖² by BLAS: NaN or inf in any gradient (or an overflowing one) makes it non-finite
-            squared_norm = float(np.dot(grads, grads))
+            squared_norm = float(grads.dot(grads))
             if not (math.isfinite(data_loss) and math.isfinite(penalty) and math.isfinite(squared_norm)):
                 what = "loss" if not math.isfinite(data_loss + penalty) else "gradient"
                 raise NonFiniteError(

@@ -250,7 +250,8 @@ def test_gathering_small_integers_casts_and_scales_them_exactly(fused, rng):
 
 
 def test_the_batch_constants_grow_with_the_batch_but_are_not_kept_per_size(monkeypatch):
-    """ReLU's zeros and the label gathers' indices: one cached array per row shape, sliced."""
+    """ReLU's zeros, the column sums' ones and the label gathers' row starts: one cached array per
+    row shape, sliced."""
     monkeypatch.setattr(kernels, "_CONSTANTS", {})
     for n in (5, 3, 9, 4):
         a = -np.ones((n, 6), np.float32)
@@ -258,7 +259,13 @@ def test_the_batch_constants_grow_with_the_batch_but_are_not_kept_per_size(monke
         labels = np.arange(n) % 3
         _, grad = kernels.Reference.softmax_cross_entropy(np.zeros((n, 3), np.float32), labels)
         np.testing.assert_allclose(grad[np.arange(n), labels], (1 / 3 - 1) / n, rtol=1e-6)
+        sums = np.empty(6, np.float32)
+        kernels.Reference.column_sums(a, sums)
+        np.testing.assert_array_equal(sums, np.full(6, -n, np.float32))
     zeros = [key for key in kernels._CONSTANTS if key[0] is np.zeros]
     assert len(zeros) == 1 and len(kernels._CONSTANTS[zeros[0]]) == 9
-    indices = [key for key in kernels._CONSTANTS if key[0] is kernels._indices]
-    assert len(indices) == 1 and len(kernels._CONSTANTS[indices[0]]) == 9
+    starts = [key for key in kernels._CONSTANTS if key[0] is kernels._row_starts]
+    assert len(starts) == 1 and len(kernels._CONSTANTS[starts[0]]) == 9
+    np.testing.assert_array_equal(kernels._CONSTANTS[starts[0]], np.arange(9) * 3)
+    ones = [key for key in kernels._CONSTANTS if key[0] is np.ones and key[1] == ()]
+    assert len(ones) == 1 and len(kernels._CONSTANTS[ones[0]]) == 9
