@@ -49,24 +49,35 @@ ENV = "MLP_KERNELS"
 CHOICES = ("auto", "numpy", "numba")
 
 
-_CONSTANTS: dict[tuple, np.ndarray] = {}
+_ZEROS: dict[tuple, np.ndarray] = {}
 
 
-def _first_rows(make, shape, dtype):
-    """The first ``shape[0]`` rows of a read-only ``make(shape, dtype)`` kept per row shape and dtype,
-    made again only when a longer one is asked for: the zeros, ones and row indices every batch
-    needs, without an allocation per batch and without one cached array per batch size."""
-    key = (make, shape[1:], dtype)  # shape a tuple; dtype a dtype or a scalar type, as the caller passes it
-    array = _CONSTANTS.get(key)
+def _zeros(shape, dtype):
+    """Read-only zeros of ``shape`` (N, K): the first N rows of one array kept per row width and
+    dtype, made again only when more rows are asked for — what ReLU compares against, without an
+    allocation per batch and without one array per batch size."""
+    key = (shape[1:], dtype)
+    array = _ZEROS.get(key)
     if array is None or len(array) < shape[0]:
-        array = _CONSTANTS[key] = make(shape, dtype)
+        array = _ZEROS[key] = np.zeros(shape, dtype)
         array.flags.writeable = False
-    return array[: shape[0]]
+    return array if len(array) == shape[0] else array[: shape[0]]
 
 
-def _row_starts(shape, dtype):
-    """Flat index of each row's first element in a C-contiguous ``shape`` array: 0, K, 2K, …"""
-    return np.arange(shape[0], dtype=dtype) * shape[1]
+@functools.lru_cache(maxsize=64)
+def _ones(length, dtype):
+    """Read-only ones of ``length``, kept for the next call (a column or row sum as a product)."""
+    ones = np.ones(length, dtype)
+    ones.flags.writeable = False
+    return ones
+
+
+@functools.lru_cache(maxsize=64)
+def _row_starts(rows, width):
+    """Flat index of each row's first element in a C-contiguous ``(rows, width)`` array: 0, K, 2K, …"""
+    starts = np.arange(rows, dtype=np.intp) * width
+    starts.flags.writeable = False
+    return starts
 
 
 def _slopes(x, alpha):
@@ -87,12 +98,12 @@ class Reference:
     def column_sums(g, out):
         # 1ᵀg, a BLAS matrix-vector product: faster than np.add.reduce(g, axis=0) at the batch
         # shapes of every bench workload (scripts/kernels_bench.py's last table)
-        _first_rows(np.ones, (g.shape[0],), g.dtype).dot(g, out=out)
+        _ones(g.shape[0], g.dtype).dot(g, out=out)
 
     @staticmethod
     def relu(a):
         # NumPy's maximum runs SIMD against an array but not against the scalar 0 (~3x slower)
-        return np.maximum(a, _first_rows(np.zeros, a.shape, a.dtype))
+        return np.maximum(a, _zeros(a.shape, a.dtype))
 
     @staticmethod
     def relu_backward(g, h):
@@ -101,7 +112,7 @@ class Reference:
     @staticmethod
     def bias_relu(a, b):
         Reference.add_bias(a, b)
-        return np.maximum(a, _first_rows(np.zeros, a.shape, a.dtype), out=a)
+        return np.maximum(a, _zeros(a.shape, a.dtype), out=a)
 
     @staticmethod
     def relu_backward_sums(g, h, out):
@@ -153,8 +164,8 @@ class Reference:
         row_max = np.maximum.reduce(np.ascontiguousarray(a.T), axis=0)
         shifted = a - row_max[:, None]
         exp = np.exp(shifted)
-        sum_exp = exp.dot(_first_rows(np.ones, (k,), a.dtype))
-        targets = _first_rows(_row_starts, a.shape, np.intp) + labels  # flat index of a[n, labels[n]]
+        sum_exp = exp.dot(_ones(k, a.dtype))
+        targets = _row_starts(n, k) + labels  # flat index of a[n, labels[n]]
         losses = np.log(sum_exp)
         losses -= shifted.take(targets)
         grad = np.multiply(exp, (a.dtype.type(1 / n) / sum_exp)[:, None], out=exp)

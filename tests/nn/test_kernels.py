@@ -249,10 +249,10 @@ def test_gathering_small_integers_casts_and_scales_them_exactly(fused, rng):
     np.testing.assert_array_equal(expected, X[rows].astype(np.float32) * factor)
 
 
-def test_the_batch_constants_grow_with_the_batch_but_are_not_kept_per_size(monkeypatch):
-    """ReLU's zeros, the column sums' ones and the label gathers' row starts: one cached array per
-    row shape, sliced."""
-    monkeypatch.setattr(kernels, "_CONSTANTS", {})
+def test_the_batch_constants_are_made_once_and_read_only(monkeypatch):
+    """ReLU's zeros: one array per row width, grown with the batch and sliced (not one per batch
+    size); the column sums' ones and the label gathers' row starts: made once per length."""
+    monkeypatch.setattr(kernels, "_ZEROS", {})
     for n in (5, 3, 9, 4):
         a = -np.ones((n, 6), np.float32)
         np.testing.assert_array_equal(kernels.Reference.relu(a), np.zeros((n, 6), np.float32))
@@ -262,10 +262,11 @@ def test_the_batch_constants_grow_with_the_batch_but_are_not_kept_per_size(monke
         sums = np.empty(6, np.float32)
         kernels.Reference.column_sums(a, sums)
         np.testing.assert_array_equal(sums, np.full(6, -n, np.float32))
-    zeros = [key for key in kernels._CONSTANTS if key[0] is np.zeros]
-    assert len(zeros) == 1 and len(kernels._CONSTANTS[zeros[0]]) == 9
-    starts = [key for key in kernels._CONSTANTS if key[0] is kernels._row_starts]
-    assert len(starts) == 1 and len(kernels._CONSTANTS[starts[0]]) == 9
-    np.testing.assert_array_equal(kernels._CONSTANTS[starts[0]], np.arange(9) * 3)
-    ones = [key for key in kernels._CONSTANTS if key[0] is np.ones and key[1] == ()]
-    assert len(ones) == 1 and len(kernels._CONSTANTS[ones[0]]) == 9
+    assert (
+        list(kernels._ZEROS) == [((6,), np.dtype(np.float32))] and len(kernels._ZEROS[(6,), np.dtype(np.float32)]) == 9
+    )
+    np.testing.assert_array_equal(kernels._row_starts(9, 3), np.arange(9) * 3)
+    assert kernels._row_starts(9, 3) is kernels._row_starts(9, 3)
+    assert kernels._ones(4, np.dtype(np.float32)) is kernels._ones(4, np.dtype(np.float32))
+    for constant in (kernels._zeros((2, 6), np.float32), kernels._ones(4, np.float32), kernels._row_starts(9, 3)):
+        assert not constant.flags.writeable
