@@ -114,7 +114,11 @@ class Sequential:
         steps = self._steps
         for number in range(len(steps) - 1, 0, -1):
             below = steps[number].backward(g, True)
-            assert below is not None, f"step {number} of {self!r} returned no input gradient"
+            if below is None:
+                raise ContractError(
+                    f"{type(steps[number]).__name__}.backward(g, input_grad=True) returned None: it must return "
+                    f"dJ/d(input), the gradient the layer below it needs"
+                )
             g = below
         gradient = steps[0].backward(g, input_grad)
         if self._watched:

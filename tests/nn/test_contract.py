@@ -126,6 +126,19 @@ def test_a_network_refuses_a_replaced_gradient_array_naming_layer_key_and_fix():
     assert "self.grads['W'][...] = " in message
 
 
+class ForgetsInputGradient(mlp.Tanh):
+    def backward(self, g, input_grad=True):
+        super().backward(g, input_grad)
+        return None
+
+
+def test_a_network_refuses_a_layer_that_returns_no_input_gradient():
+    network = mlp.Sequential([mlp.Linear(3, 4, rng=np.random.default_rng(0)), ForgetsInputGradient(), mlp.Linear(4, 2)])
+    output = network.forward(np.ones((5, 3), dtype=np.float32))
+    with pytest.raises(ContractError, match=r"ForgetsInputGradient.backward\(g, input_grad=True\) returned None"):
+        network.backward(np.ones_like(output))
+
+
 def test_the_replaced_array_would_have_stopped_training_silently():
     """Why the check exists: the optimizer updates the network's flat vector, which a replaced
     array has left; with the check off (a bare loop over the layers) the weights never move."""
