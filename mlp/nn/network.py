@@ -112,6 +112,8 @@ class Sequential:
         With ``input_grad=False`` the first layer skips dJ/dx and ``None`` is returned.
         """
         steps = self._steps
+        if not steps:  # no layers: the identity
+            return g if input_grad else None
         for number in range(len(steps) - 1, 0, -1):
             below = steps[number].backward(g, True)
             if below is None:
@@ -130,8 +132,6 @@ class Sequential:
         network's flat vectors (which the optimizer updates) would no longer see it."""
         for index, name, param, grad in self._watched:
             layer = self.layers[index]
-            if layer.grads.get(name) is grad and layer.params.get(name) is param:
-                continue
             for kind, kept in (("grads", grad), ("params", param)):
                 if getattr(layer, kind).get(name) is not kept:
                     what = f"layer {index} ({type(layer).__name__}): backward replaced {kind}[{name!r}] by a new array"

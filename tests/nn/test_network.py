@@ -296,3 +296,12 @@ def test_buffers_travel_in_the_state_dict_and_no_optimizer_touches_them(rng):
     assert np.array_equal(fresh.layers[1].buffers["mean"], state["1.mean"])
     with pytest.raises(ValueError, match="missing key '1.count'"):
         fresh.load_state_dict({k: v for k, v in state.items() if k != "1.count"})
+
+
+def test_an_empty_network_is_the_identity_both_ways():
+    network = mlp.Sequential([])
+    x = np.arange(6, dtype=np.float32).reshape(2, 3)
+    assert network.forward(x) is x
+    g = np.ones((2, 3), np.float32)
+    assert network.backward(g) is g
+    assert network.backward(g, input_grad=False) is None
